@@ -1,0 +1,40 @@
+"""The registry of destinations.
+
+A destination type is a module with a pydantic `Settings` model (its own config
+keys, `extra="forbid"`) and a `build(name, settings) -> Connector` function.
+Built-in types are listed here, one line each; third-party packages add theirs
+through the entry-point group `leadsync.connectors` (name = type, value = module).
+"""
+
+from __future__ import annotations
+
+import importlib
+from importlib.metadata import entry_points
+from types import ModuleType
+
+from leadsync.errors import ConfigError, Problem
+
+BUILTIN: dict[str, str] = {
+    "google_sheets": "connectors.google_sheets",
+}
+
+ENTRY_POINT_GROUP = "leadsync.connectors"
+
+
+def available_types() -> dict[str, str]:
+    """Every known destination type and the module that implements it."""
+    types = dict(BUILTIN)
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        types.setdefault(ep.name, ep.value)
+    return types
+
+
+def load(type_name: str, *, path: str = "destinations[].type") -> ModuleType:
+    """The module implementing `type_name`; a ConfigError naming `path` when unknown."""
+    types = available_types()
+    if type_name not in types:
+        known = ", ".join(sorted(types))
+        raise ConfigError(
+            [Problem(path, f"unknown destination type {type_name!r}", f"use one of: {known}")]
+        )
+    return importlib.import_module(types[type_name])

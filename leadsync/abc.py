@@ -1,0 +1,262 @@
+"""Every interface of leadsync, in one place.
+
+`Store` is what the daemon keeps on disk (SQLite by default, PostgreSQL for
+several replicas); both backends implement it side by side in `leadsync/store/`
+and pass one contract suite (`tests/test_store.py`). `Connector` is a
+destination (`connectors/`): it receives batches of scored leads and upserts
+them by lead id. Batching, retries, backoff and the dead letter live in the
+delivery runner, never in a connector.
+
+Store methods are synchronous and thread-safe; the daemon calls them from
+worker threads. A method that writes has committed durably when it returns.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Protocol, runtime_checkable
+
+from leadsync.models import (
+    Checkpoint,
+    DeadLetter,
+    DeliveryResult,
+    DestinationStats,
+    Event,
+    Form,
+    Lead,
+    Notification,
+    OutboxItem,
+    OutboxState,
+    Score,
+    ScoredLead,
+    ServiceStatus,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ScoreUpdate:
+    """A freshly computed score and the destinations that must hear about it."""
+
+    lead_id: str
+    score: Score
+    destinations: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class LeadOverview:
+    """One line of the status page: a lead's id, score and state per destination."""
+
+    lead_id: str
+    created_time: datetime
+    form_id: str
+    points: int | None
+    mql: bool | None
+    destinations: Mapping[str, OutboxState] = field(default_factory=dict)
+
+
+class Store(ABC):
+    """Durable state of the daemon. Every write is one transaction."""
+
+    # -- lifecycle ---------------------------------------------------------
+    @abstractmethod
+    def migrate(self) -> None:
+        """Applies pending schema migrations; safe when several processes start together."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Releases connections; the store is unusable afterwards."""
+
+    @abstractmethod
+    def ping(self) -> None:
+        """Proves the store is writable (writes a heartbeat); raises when it is not."""
+
+    # -- ingest ------------------------------------------------------------
+    @abstractmethod
+    def add_notifications(self, notes: Sequence[Notification]) -> int:
+        """Stores lead ids to fetch, durably, in one transaction; returns how many were new.
+
+        A lead id already known (as a notification or a stored lead) is ignored.
+        """
+
+    @abstractmethod
+    def pending_notifications(self, limit: int) -> list[Notification]:
+        """Notifications not yet resolved into leads whose retry time has come, oldest first."""
+
+    @abstractmethod
+    def defer_notifications(self, lead_ids: Sequence[str], error: str, retry_at: datetime) -> None:
+        """A fetch failed for a reason that may pass: try these again at `retry_at`."""
+
+    @abstractmethod
+    def drop_notification(self, lead_id: str, error: str) -> None:
+        """The lead cannot be fetched ever (deleted, no permission on it); keep why, stop trying."""
+
+    @abstractmethod
+    def save_leads(self, leads: Sequence[Lead]) -> list[str]:
+        """Stores leads not stored yet and settles their notifications; returns the new ids.
+
+        Leads are deduplicated by id whatever path they came by: a lead already
+        stored is left as it is and not returned.
+        """
+
+    @abstractmethod
+    def get_leads(self, lead_ids: Sequence[str]) -> dict[str, Lead]:
+        """The stored leads among `lead_ids`, by id."""
+
+    @abstractmethod
+    def lead_ids_by_email(self, email: str) -> list[str]:
+        """Ids of stored leads whose email (case-insensitive) is `email`."""
+
+    @abstractmethod
+    def lead_ids(self, after: str = "", limit: int = 1000) -> list[str]:
+        """Stored lead ids in id order, after `after`; for re-scoring everything in pages."""
+
+    @abstractmethod
+    def unscored_lead_ids(self, limit: int) -> list[str]:
+        """Stored leads that have no score yet (new ones, or a crash before scoring)."""
+
+    @abstractmethod
+    def count_leads(self) -> int:
+        """How many leads are stored."""
+
+    # -- forms and checkpoints ----------------------------------------------
+    @abstractmethod
+    def save_forms(self, forms: Sequence[Form]) -> None:
+        """Inserts or updates forms (name, status, questions)."""
+
+    @abstractmethod
+    def forms(self, page_id: str = "") -> list[Form]:
+        """Known forms, of one page or of all."""
+
+    @abstractmethod
+    def checkpoint(self, form_id: str) -> Checkpoint:
+        """The poll checkpoint of a form (empty when never polled)."""
+
+    @abstractmethod
+    def checkpoints(self) -> list[Checkpoint]:
+        """Every form's checkpoint."""
+
+    @abstractmethod
+    def advance_checkpoint(self, form_id: str, last_created_time: datetime) -> None:
+        """Moves a form's checkpoint forward to `last_created_time`; never backwards."""
+
+    @abstractmethod
+    def record_poll(self, form_id: str, error: str = "") -> None:
+        """Notes that a form was polled now, and the error if the poll failed."""
+
+    # -- scores and events ----------------------------------------------------
+    @abstractmethod
+    def save_scores(self, updates: Sequence[ScoreUpdate]) -> dict[str, int]:
+        """Stores new scores and enqueues their deliveries, in one transaction.
+
+        When a lead's score, MQL flag and reasons are the same as its current
+        ones, nothing changes for it. Otherwise its revision goes up by one
+        (the first is 1) and one outbox item per destination is enqueued for
+        that revision. Returns the new revision of each lead that changed.
+        """
+
+    @abstractmethod
+    def current_scores(self, lead_ids: Sequence[str]) -> dict[str, tuple[Score, int]]:
+        """The current score and revision of each scored lead among `lead_ids`."""
+
+    @abstractmethod
+    def routed_destinations(self, lead_ids: Sequence[str]) -> dict[str, set[str]]:
+        """Destinations that already have an outbox item for each lead."""
+
+    @abstractmethod
+    def add_events(self, events: Sequence[Event]) -> list[Event]:
+        """Stores engagement events, idempotent by event id; returns the new ones."""
+
+    @abstractmethod
+    def events_for(self, lead_ids: Sequence[str]) -> dict[str, list[Event]]:
+        """Every stored event of each lead, oldest first."""
+
+    # -- outbox ----------------------------------------------------------------
+    @abstractmethod
+    def claim(self, destination: str, limit: int, owner: str, lease: timedelta) -> list[OutboxItem]:
+        """Claims up to `limit` due pending items of a destination for `owner`, oldest first.
+
+        An item stays claimed until `lease` has passed, so a crashed owner's
+        items are claimed again by someone else. Two owners never hold the
+        same item at once.
+        """
+
+    @abstractmethod
+    def complete(self, items: Sequence[OutboxItem], results: Sequence[DeliveryResult] = ()) -> None:
+        """Marks items delivered, with older pending revisions of the same lead and destination."""
+
+    @abstractmethod
+    def retry(self, item_ids: Sequence[int], error: str, retry_at: datetime) -> None:
+        """Counts a failed attempt, keeps the error and makes the items due again at `retry_at`."""
+
+    @abstractmethod
+    def release(self, item_ids: Sequence[int]) -> None:
+        """Gives claimed items back without counting an attempt (shutdown)."""
+
+    @abstractmethod
+    def bury(self, item_ids: Sequence[int], error: str) -> None:
+        """Moves items to the dead letter with their last error."""
+
+    @abstractmethod
+    def dead_letters(self, destination: str = "", lead_id: str = "") -> list[DeadLetter]:
+        """Dead items, optionally of one destination or one lead."""
+
+    @abstractmethod
+    def replay(self, destination: str = "", lead_id: str = "") -> int:
+        """Makes dead items pending and due now again; returns how many."""
+
+    @abstractmethod
+    def destination_stats(self) -> list[DestinationStats]:
+        """Queue depth, oldest pending item, dead and delivered counts per destination."""
+
+    @abstractmethod
+    def recent_leads(self, limit: int = 50) -> list[LeadOverview]:
+        """The newest stored leads with their score and per-destination state."""
+
+    # -- coordination and health -------------------------------------------------
+    @abstractmethod
+    def acquire_lease(self, name: str, owner: str, ttl: timedelta) -> bool:
+        """Takes or renews the named lease for `owner`; False while another owner holds it."""
+
+    @abstractmethod
+    def release_lease(self, name: str, owner: str) -> None:
+        """Gives up a lease held by `owner` (no-op otherwise)."""
+
+    @abstractmethod
+    def set_status(self, status: ServiceStatus) -> None:
+        """Records the health of a service or job (replacing the previous record)."""
+
+    @abstractmethod
+    def statuses(self) -> list[ServiceStatus]:
+        """Every recorded service status."""
+
+    @abstractmethod
+    def get_meta(self, key: str) -> str | None:
+        """A small named value (the rules version, ...)."""
+
+    @abstractmethod
+    def set_meta(self, key: str, value: str) -> None:
+        """Sets a small named value."""
+
+
+@runtime_checkable
+class Connector(Protocol):
+    """A destination. One module in `connectors/` plus one registry line.
+
+    `deliver` upserts by lead id: a lead the destination has already seen is
+    updated in place (score, mql, score_reasons), never added twice. Per-lead
+    failures come back as `DeliveryResult.error`; failures of the whole call
+    are raised as `AuthError`, `RateLimited` or `TransientError`.
+    """
+
+    name: str
+
+    def ensure_ready(self) -> None:
+        """Checks access and prepares the destination (header row, properties)."""
+        ...
+
+    def deliver(self, batch: Sequence[ScoredLead]) -> list[DeliveryResult]:
+        """Upserts every lead of the batch; returns one result per lead."""
+        ...

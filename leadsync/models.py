@@ -1,0 +1,246 @@
+"""Plain, typed data that crosses module boundaries.
+
+Sources produce `Notification`s and `Lead`s, the scoring engine produces a
+`Score`, the outbox hands `ScoredLead`s to connectors and gets
+`DeliveryResult`s back. Everything here is a frozen dataclass with no I/O, so
+any module may import it without pulling in a database, an SDK or HTTP.
+All datetimes are timezone-aware (UTC when they come from us).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+Source = Literal["webhook", "poll", "backfill"]
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware, in UTC."""
+    return datetime.now(UTC)
+
+
+def parse_time(value: str | int | float | datetime | None) -> datetime | None:
+    """Reads a Graph API time: unix seconds, or ISO 8601 such as 2026-11-20T10:00:00+0000."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if isinstance(value, int | float) or str(value).isdigit():
+        return datetime.fromtimestamp(int(value), UTC)
+    parsed = datetime.fromisoformat(str(value))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    """A lead id we know exists, before its answers are fetched."""
+
+    lead_id: str
+    page_id: str
+    form_id: str = ""
+    ad_id: str = ""
+    created_time: datetime | None = None
+    source: Source = "webhook"
+
+
+@dataclass(frozen=True, slots=True)
+class Lead:
+    """One submitted lead form with everything Graph tells about it.
+
+    `answers` maps each question's name to all its values, in form order
+    (multi-value answers keep every value). `consents` maps each custom
+    disclaimer checkbox key to whether it was checked.
+    """
+
+    id: str
+    created_time: datetime
+    page_id: str
+    form_id: str
+    form_name: str = ""
+    ad_id: str = ""
+    ad_name: str = ""
+    adset_id: str = ""
+    adset_name: str = ""
+    campaign_id: str = ""
+    campaign_name: str = ""
+    platform: str = ""
+    is_organic: bool = False
+    answers: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    consents: Mapping[str, bool] = field(default_factory=dict)
+
+    def answer(self, name: str) -> str:
+        """The answer to question `name`, several values joined by ", "; "" when absent."""
+        return ", ".join(self.answers.get(name, ()))
+
+    @property
+    def email(self) -> str:
+        """The lead's email, from the standard questions, lower-cased; "" when absent."""
+        for name in ("email", "work_email"):
+            if value := self.answer(name).strip():
+                return value.lower()
+        return ""
+
+    def to_json(self) -> str:
+        data = {
+            name: getattr(self, name)
+            for name in self.__slots__  # type: ignore[attr-defined]
+            if name not in ("created_time", "answers", "consents")
+        }
+        data["created_time"] = self.created_time.isoformat()
+        data["answers"] = {k: list(v) for k, v in self.answers.items()}
+        data["consents"] = dict(self.consents)
+        return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> Lead:
+        data: dict[str, Any] = json.loads(text)
+        data["created_time"] = parse_time(data["created_time"])
+        data["answers"] = {k: tuple(v) for k, v in data.get("answers", {}).items()}
+        return cls(**data)
+
+
+@dataclass(frozen=True, slots=True)
+class Form:
+    """A lead form on a page, as discovered through /{page}/leadgen_forms."""
+
+    id: str
+    page_id: str
+    name: str = ""
+    status: str = "ACTIVE"
+    questions: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """How far the poller has safely read one form."""
+
+    form_id: str
+    last_created_time: datetime | None = None
+    polled_at: datetime | None = None
+    last_error: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """An engagement event posted to /events (webinar attended, email opened, ...)."""
+
+    id: str
+    type: str
+    at: datetime
+    lead_id: str = ""
+    email: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Reason:
+    """One rule that contributed points to a score."""
+
+    rule: str
+    points: float
+    group: str = ""
+
+    def __str__(self) -> str:
+        points = round(self.points)
+        return f"{self.rule} {'+' if points >= 0 else '-'}{abs(points)}"
+
+
+@dataclass(frozen=True, slots=True)
+class Score:
+    """A lead's score, its MQL flag and the reasons that add up to it."""
+
+    points: int
+    mql: bool
+    reasons: tuple[Reason, ...] = ()
+    fit: int = 0
+    engagement: int = 0
+    rules_version: str = ""
+
+    @property
+    def reasons_text(self) -> str:
+        """The reasons as people read them: "VP title +20; demo request +35"."""
+        return "; ".join(str(r) for r in self.reasons)
+
+    def same_outcome(self, other: Score | None) -> bool:
+        """True when a destination would show nothing new (score, flag, reasons)."""
+        return other is not None and (self.points, self.mql, self.reasons_text) == (
+            other.points,
+            other.mql,
+            other.reasons_text,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ScoredLead:
+    """What a connector receives: the lead, its current score and its revision."""
+
+    lead: Lead
+    score: Score
+    revision: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryResult:
+    """What a connector did with one lead of a batch.
+
+    `error` is None on success. `external_id` names what the destination made
+    (a sheet row's lead id, a CRM record id) when it tells us.
+    """
+
+    lead_id: str
+    error: Exception | None = None
+    external_id: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+OutboxState = Literal["pending", "delivered", "dead"]
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxItem:
+    """One (lead, destination, revision) that must reach the destination."""
+
+    id: int
+    lead_id: str
+    destination: str
+    revision: int
+    attempts: int = 0
+    created_at: datetime | None = None
+    last_error: str = ""
+    state: OutboxState = "pending"
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """An outbox item that kept failing past its maximum age; replayable."""
+
+    item: OutboxItem
+    dead_at: datetime
+    last_error: str
+
+
+@dataclass(frozen=True, slots=True)
+class DestinationStats:
+    """Queue figures of one destination, for `status`, /healthz and /metrics."""
+
+    destination: str
+    pending: int
+    oldest_pending: datetime | None
+    dead: int
+    delivered: int
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceStatus:
+    """The last known health of one outside service or job ("facebook", "sheets:sales")."""
+
+    service: str
+    ok: bool
+    message: str = ""
+    at: datetime | None = None
