@@ -1,0 +1,247 @@
+"""Loads and validates `leadsync.toml`, reporting every problem at once.
+
+The file is TOML; `${ENV_VAR}` anywhere in a string is replaced by that
+environment variable. Validation is typed (pydantic) and happens before the
+daemon starts: each problem names its key path (`destinations[0].spreadsheet`)
+and what to do, so the daemon refuses to start rather than fail mid-sync.
+Each destination's own keys are validated by its connector's `Settings` model.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationError
+
+import connectors
+from leadsync.constants import DEFAULT_DEAD_LETTER_AFTER
+from leadsync.errors import ConfigError, Problem
+from leadsync.scoring.settings import ScoringSettings
+
+DEFAULT_CONFIG_PATH = "leadsync.toml"
+CONFIG_ENV_VAR = "LEADSYNC_CONFIG"
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)\s*$")
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def parse_duration(value: Any) -> timedelta:
+    """Reads "90s", "5m", "2h", "30d", "1w" (or a number of seconds) as a timedelta."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return timedelta(seconds=value)
+    match = _DURATION.match(str(value))
+    if not match:
+        raise ValueError(f"{value!r} is not a duration; write it like 90s, 5m, 2h or 30d")
+    return timedelta(seconds=float(match[1]) * _UNITS[match[2]])
+
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+Id = Annotated[str, BeforeValidator(lambda v: str(v) if isinstance(v, int) else v)]
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PageSettings(Section):
+    id: Id
+    forms: list[Id] | None = None  # None: every form of the page, new ones included
+
+
+class FacebookSettings(Section):
+    app_id: Id = ""
+    app_secret: SecretStr
+    verify_token: SecretStr
+    access_token: SecretStr
+    api_version: str = Field("v24.0", pattern=r"^v\d+\.\d+$")
+    graph_url: str = "https://graph.facebook.com"
+    poll_interval: Duration = timedelta(minutes=5)
+    pages: list[PageSettings] = []
+
+
+class ServerSettings(Section):
+    host: str = "0.0.0.0"  # noqa: S104 - a daemon that receives webhooks listens on all interfaces
+    port: int = Field(8080, ge=0, le=65535)
+    events_token: SecretStr = SecretStr("")
+
+
+class StoreSettings(Section):
+    url: str = "sqlite:///leadsync.db"
+
+
+class DeliverySettings(Section):
+    dead_letter_after: Duration = DEFAULT_DEAD_LETTER_AFTER
+    batch_size: int = Field(500, ge=1, le=5000)
+
+
+class LoggingSettings(Section):
+    format: Literal["auto", "console", "json"] = "auto"
+    level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+class DestinationSettings(BaseModel):
+    """A destination: routing keys here, the connector's own keys in `settings`."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    type: str
+    forms: list[Id] = ["*"]
+    only_mql: bool = False
+    settings: Any = None
+
+    def routes_form(self, form_id: str) -> bool:
+        return "*" in self.forms or form_id in self.forms
+
+
+class Settings(Section):
+    facebook: FacebookSettings
+    server: ServerSettings = ServerSettings()
+    store: StoreSettings = StoreSettings()
+    scoring: ScoringSettings = ScoringSettings()
+    delivery: DeliverySettings = DeliverySettings()
+    logging: LoggingSettings = LoggingSettings()
+    timezone: str = "UTC"
+    destinations: list[DestinationSettings] = []
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+def config_path(explicit: str | os.PathLike[str] | None = None) -> Path:
+    """The config file: the -c option, else $LEADSYNC_CONFIG, else ./leadsync.toml."""
+    return Path(explicit or os.environ.get(CONFIG_ENV_VAR) or DEFAULT_CONFIG_PATH)
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> Settings:
+    """Reads, interpolates and validates the config file; raises ConfigError with every problem."""
+    file = config_path(path)
+    try:
+        raw = tomllib.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        fix = "copy config.example.toml to leadsync.toml, or pass -c PATH"
+        raise ConfigError([Problem(str(file), "config file not found", fix)]) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(
+            [Problem(str(file), f"not valid TOML: {exc}", "fix the syntax")]
+        ) from None
+    return parse_config(raw)
+
+
+def parse_config(raw: dict[str, Any], environ: dict[str, str] | None = None) -> Settings:
+    """Validates an already-read config mapping (used by tests and `demo`)."""
+    problems: list[Problem] = []
+    data = _interpolate(raw, os.environ if environ is None else environ, "", problems)
+    destinations = data.pop("destinations", [])
+    settings: Settings | None = None
+    try:
+        settings = Settings.model_validate(data)
+    except ValidationError as exc:
+        problems.extend(_problems_from(exc, prefix=""))
+    parsed = _parse_destinations(destinations, problems)
+    if settings is not None:
+        problems.extend(_check_settings(settings))
+    if problems:
+        raise ConfigError(problems)
+    assert settings is not None
+    return settings.model_copy(update={"destinations": parsed})
+
+
+def _interpolate(value: Any, environ: Any, path: str, problems: list[Problem]) -> Any:
+    if isinstance(value, dict):
+        return {k: _interpolate(v, environ, _join(path, k), problems) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_interpolate(v, environ, f"{path}[{i}]", problems) for i, v in enumerate(value)]
+    if not isinstance(value, str):
+        return value
+
+    def replace(match: re.Match[str]) -> str:
+        name = match[1]
+        if name not in environ:
+            fix = f"export {name}, or write the value in the file"
+            problems.append(Problem(path, f"environment variable {name} is not set", fix))
+            return ""
+        return environ[name]
+
+    return _ENV_REF.sub(replace, value)
+
+
+def _parse_destinations(raw: Any, problems: list[Problem]) -> list[DestinationSettings]:
+    if not isinstance(raw, list):
+        problems.append(Problem("destinations", "must be a list", "write [[destinations]] tables"))
+        return []
+    parsed: list[DestinationSettings] = []
+    names: set[str] = set()
+    for index, entry in enumerate(raw):
+        path = f"destinations[{index}]"
+        if not isinstance(entry, dict):
+            problems.append(Problem(path, "must be a table", "write it as [[destinations]]"))
+            continue
+        common = {k: entry[k] for k in ("name", "type", "forms", "only_mql") if k in entry}
+        own = {k: v for k, v in entry.items() if k not in common}
+        try:
+            destination = DestinationSettings.model_validate(common)
+            module = connectors.load(destination.type, path=f"{path}.type")
+            own_settings = module.Settings.model_validate(own)
+        except ValidationError as exc:
+            problems.extend(_problems_from(exc, prefix=path))
+            continue
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+            continue
+        if destination.name in names:
+            fix = "give each destination its own name"
+            problems.append(Problem(f"{path}.name", f"{destination.name!r} is used twice", fix))
+        names.add(destination.name)
+        parsed.append(destination.model_copy(update={"settings": own_settings}))
+    return parsed
+
+
+def _check_settings(settings: Settings) -> list[Problem]:
+    problems: list[Problem] = []
+    try:
+        ZoneInfo(settings.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        problems.append(
+            Problem(
+                "timezone",
+                f"unknown timezone {settings.timezone!r}",
+                "use an IANA name such as Europe/Paris",
+            )
+        )  # noqa: E501
+    if not settings.facebook.app_secret.get_secret_value():
+        fix = "copy it from your app's Settings > Basic page in the Meta developer dashboard"
+        problems.append(Problem("facebook.app_secret", "is empty", fix))
+    return problems
+
+
+_FIXES = {
+    "missing": "add this key",
+    "extra_forbidden": "remove it, or check its spelling against config.example.toml",
+    "string_pattern_mismatch": "see config.example.toml for the expected form",
+}
+
+
+def _problems_from(exc: ValidationError, prefix: str) -> list[Problem]:
+    problems = []
+    for error in exc.errors():
+        path = prefix
+        for part in error["loc"]:
+            path = f"{path}[{part}]" if isinstance(part, int) else _join(path, str(part))
+        message = error["msg"].removeprefix("Value error, ")
+        problems.append(Problem(path, message, _FIXES.get(error["type"], "")))
+    return problems
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key

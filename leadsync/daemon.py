@@ -1,0 +1,276 @@
+"""Wires the daemon together and runs it: `leadsync run`, `demo` and process tests.
+
+Data flows one way: webhook and poller -> store -> fetch -> score -> outbox ->
+one delivery job per destination. Each stage is a `Job` woken by the stage
+before it, so a lead goes from webhook to sheet in well under a second, and
+each stage also runs on a timer, so work left by a crash is picked up. The
+poller and the daily decay run on APScheduler. SIGTERM stops taking webhooks
+(503, Meta retries), lets the batches in hand finish within the grace period
+and exits; SIGHUP re-reads the config, for a rotated token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import threading
+import uuid
+from collections.abc import Sequence
+from datetime import timedelta
+from pathlib import Path
+
+import structlog
+from aiohttp import web
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+import connectors
+from leadsync import logs
+from leadsync.abc import Store
+from leadsync.config import Settings, load_config
+from leadsync.constants import SHUTDOWN_GRACE_SECONDS
+from leadsync.errors import AuthError, ConfigError
+from leadsync.facebook.graph import GraphClient
+from leadsync.health import HealthReport, assess
+from leadsync.ingest.fetch import LeadFetcher
+from leadsync.ingest.group_commit import GroupCommitter
+from leadsync.ingest.poller import Poller
+from leadsync.jobs import Job
+from leadsync.metrics import Metrics
+from leadsync.models import ScoredLead, ServiceStatus, utcnow
+from leadsync.outbox.enqueue import Enqueuer
+from leadsync.outbox.runner import DeliveryWorker
+from leadsync.scoring.engine import Scorer
+from leadsync.server.app import build_app
+from leadsync.server.context import ServerContext
+from leadsync.store import open_store
+
+log = structlog.get_logger(__name__)
+
+# Engagement points decay continuously; re-scoring once a day keeps rows close enough.
+DECAY_INTERVAL = timedelta(days=1)
+# A delivery job holds its destination for this long, renewed every round (one writer per sheet).
+DESTINATION_LEASE = timedelta(seconds=60)
+
+
+def graph_client(settings: Settings) -> GraphClient:
+    fb = settings.facebook
+    return GraphClient(
+        access_token=fb.access_token.get_secret_value(),
+        app_secret=fb.app_secret.get_secret_value(),
+        api_version=fb.api_version,
+        graph_url=fb.graph_url,
+    )
+
+
+class Daemon:
+    """One running leadsync: HTTP server, jobs and scheduler over one store."""
+
+    def __init__(
+        self, settings: Settings, *, config_path: Path | None = None, store: Store | None = None
+    ):
+        self.settings = settings
+        self.config_path = config_path
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.store = store or open_store(settings.store.url)
+        self.store.migrate()
+        self.graph = graph_client(settings)
+        self.metrics = Metrics(self.store.destination_stats)
+        self.enqueuer = Enqueuer(self.store, Scorer(settings.scoring), settings.destinations)
+        self.fetcher = LeadFetcher(self.store, self.graph)
+        self.poller = Poller(self.store, self.graph)
+        self.committer = GroupCommitter(self.store, on_committed=lambda _n: self.fetch_job.wake())
+        self.workers = [self._worker(dest) for dest in settings.destinations]
+        self.fetch_job = Job("fetch", self._fetch_step)
+        self.score_job = Job("score", self._score_step)
+        self.delivery_jobs = [
+            Job(f"deliver:{w.name}", self._delivery_step(w)) for w in self.workers
+        ]
+        self._rescore_ids: set[str] = set()
+        self._rescore_lock = threading.Lock()
+        self._facebook_ok: bool | None = None
+        self.started_at = utcnow()
+        self.context = ServerContext(
+            settings=settings,
+            store=self.store,
+            committer=self.committer,
+            metrics=self.metrics,
+            health=self.health,
+            events_stored=self._events_stored,
+        )
+        self.scheduler = AsyncIOScheduler(timezone="UTC")
+        self._runner: web.AppRunner | None = None
+        self.port: int | None = None
+        self._stopped = asyncio.Event()
+
+    # -- lifecycle ---------------------------------------------------------------
+    async def start(self) -> None:
+        self._runner = web.AppRunner(build_app(self.context), access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.settings.server.host, self.settings.server.port)
+        await site.start()
+        self.port = self._runner.addresses[0][1]
+        for job in (self.fetch_job, self.score_job, *self.delivery_jobs):
+            job.start()
+        self._schedule()
+        self.metrics.up.set(1)
+        log.info("daemon.started", port=self.port, destinations=[w.name for w in self.workers])
+
+    async def stop(self) -> None:
+        """Graceful stop: refuse webhooks, finish the batches in hand, close the store."""
+        self.context.accepting = False
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+        jobs = (self.fetch_job, self.score_job, *self.delivery_jobs)
+        await asyncio.gather(*(job.stop(SHUTDOWN_GRACE_SECONDS - 1) for job in jobs))
+        if self._runner is not None:
+            await self._runner.cleanup()
+        for worker in self.workers:
+            self.store.release_lease(f"deliver:{worker.name}", self.owner)
+        self.store.close()
+        self.metrics.up.set(0)
+        log.info("daemon.stopped")
+        self._stopped.set()
+
+    async def run_until_signalled(self) -> None:
+        """`leadsync run`: start, then serve until SIGTERM or SIGINT; SIGHUP reloads."""
+        loop = asyncio.get_running_loop()
+        await self.start()
+        stop = asyncio.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(signal.SIGHUP, self.reload)
+        await stop.wait()
+        log.info("daemon.stopping", grace_s=SHUTDOWN_GRACE_SECONDS)
+        await asyncio.wait_for(self.stop(), timeout=SHUTDOWN_GRACE_SECONDS)
+
+    def reload(self) -> None:
+        """Re-reads the config file and takes a rotated access token without a restart."""
+        if self.config_path is None:
+            return
+        try:
+            fresh = load_config(self.config_path)
+        except ConfigError as exc:
+            log.error("config.reload_failed", problems=[str(p) for p in exc.problems])
+            return
+        token = fresh.facebook.access_token.get_secret_value()
+        if token != self.settings.facebook.access_token.get_secret_value():
+            logs.REDACTOR.add_secrets([token])
+            self.graph.set_access_token(token)
+            self.settings = self.settings.model_copy(update={"facebook": fresh.facebook})
+            log.info("token.replaced")
+            self.fetch_job.wake()
+
+    def _schedule(self) -> None:
+        interval = self.settings.facebook.poll_interval.total_seconds()
+        for page in self.settings.facebook.pages:
+            self.scheduler.add_job(
+                self._poll_page, "interval", seconds=interval, args=[page.id, page.forms],
+                id=f"poll:{page.id}", next_run_time=utcnow(), max_instances=1, coalesce=True,
+            )  # fmt: skip
+        self.scheduler.add_job(
+            self._rescore_all, "interval", seconds=DECAY_INTERVAL.total_seconds(), id="decay",
+            next_run_time=utcnow() if self.enqueuer.rules_changed() else None, max_instances=1,
+        )  # fmt: skip
+        self.scheduler.start()
+
+    # -- steps (run in worker threads) ------------------------------------------------
+    def _fetch_step(self) -> int:
+        calls = self.graph.calls
+        try:
+            stored = self.fetcher.run_once()
+        except AuthError as exc:
+            self._facebook_status(False, str(exc))
+            return 0
+        finally:
+            self.metrics.api_calls.labels("facebook").inc(self.graph.calls - calls)
+        if stored:
+            self._facebook_status(True, "token valid")
+            self.metrics.leads_ingested.labels("webhook").inc(len(stored))
+            self.score_job.wake()
+        return len(stored)
+
+    def _score_step(self) -> int:
+        with self._rescore_lock:
+            ids, self._rescore_ids = list(self._rescore_ids), set()
+        changed = len(self.enqueuer.rescore(ids)) if ids else 0
+        changed += self.enqueuer.score_new()
+        if changed:
+            for job in self.delivery_jobs:
+                job.wake()
+        return changed
+
+    def _delivery_step(self, worker: DeliveryWorker):  # noqa: ANN202 - a closure for Job
+        def step() -> int:
+            if not self.store.acquire_lease(
+                f"deliver:{worker.name}", self.owner, DESTINATION_LEASE
+            ):
+                return 0
+            return worker.run_once()
+
+        return step
+
+    async def _poll_page(self, page_id: str, only: list[str] | None) -> None:
+        if not await asyncio.to_thread(
+            self.store.acquire_lease,
+            f"poll:{page_id}",
+            self.owner,
+            self.settings.facebook.poll_interval * 2,
+        ):  # noqa: E501
+            return
+        if self._facebook_ok is False:
+            await asyncio.to_thread(self.reload)
+        report = await asyncio.to_thread(self.poller.poll_page, page_id, only)
+        if report.leads_new:
+            self.metrics.leads_ingested.labels("poll").inc(report.leads_new)
+            self.score_job.wake()
+        if not report.errors:
+            await asyncio.to_thread(self._facebook_status, True, "token valid")
+        elif report.auth_failed:
+            self._facebook_ok = False
+
+    async def _rescore_all(self) -> None:
+        changed = await asyncio.to_thread(self.enqueuer.rescore_all)
+        if changed:
+            for job in self.delivery_jobs:
+                job.wake()
+
+    # -- helpers -------------------------------------------------------------------------
+    def _worker(self, dest) -> DeliveryWorker:  # noqa: ANN001
+        module = connectors.load(dest.type)
+        worker = DeliveryWorker(
+            self.store, dest.name, module.build(dest.name, dest.settings), owner=self.owner,
+            batch_size=self.settings.delivery.batch_size,
+            dead_letter_after=self.settings.delivery.dead_letter_after,
+        )  # fmt: skip
+        worker.on_delivered = self._delivered
+        return worker
+
+    def _delivered(self, destination: str, batch: Sequence[ScoredLead]) -> None:
+        now = utcnow()
+        self.metrics.delivered.labels(destination).inc(len(batch))
+        for scored in batch:
+            age = (now - scored.lead.created_time).total_seconds()
+            self.metrics.latency.labels(destination).observe(max(0.0, age))
+
+    def _events_stored(self, lead_ids: Sequence[str]) -> None:
+        with self._rescore_lock:
+            self._rescore_ids.update(lead_ids)
+        self.score_job.wake()
+
+    def _facebook_status(self, ok: bool, message: str) -> None:
+        if self._facebook_ok != ok:
+            self._facebook_ok = ok
+            self.store.set_status(ServiceStatus("facebook", ok, message, utcnow()))
+            (log.info if ok else log.error)("facebook.status", ok=ok, message=message)
+
+    def health(self) -> HealthReport:
+        jobs = {j.name: j.alive for j in (self.fetch_job, self.score_job, *self.delivery_jobs)}
+        return assess(
+            self.store,
+            jobs_alive=jobs,
+            poll_interval=self.settings.facebook.poll_interval,
+            started_at=self.started_at,
+            polling=bool(self.settings.facebook.pages),
+        )

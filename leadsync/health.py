@@ -1,0 +1,59 @@
+"""Decides whether the daemon is healthy, and says why not.
+
+`/healthz`, `leadsync status` and the status page all read this one verdict.
+Each reason is a short stable code a person can look up in the README's
+Operations section, followed by the detail (which token, which destination).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from leadsync.abc import Store
+from leadsync.models import utcnow
+
+# Polling counts as stalled after this many missed intervals.
+STALLED_AFTER_INTERVALS = 3
+
+
+@dataclass(frozen=True)
+class HealthReport:
+    ok: bool
+    reasons: list[str] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, object]:
+        return {"status": "ok" if self.ok else "unhealthy", "reasons": self.reasons}
+
+
+def assess(
+    store: Store,
+    *,
+    jobs_alive: Mapping[str, bool],
+    poll_interval: timedelta,
+    started_at: datetime,
+    polling: bool = True,
+) -> HealthReport:
+    """The daemon's health now: store writable, jobs alive, token valid, queues moving."""
+    reasons: list[str] = []
+    try:
+        store.ping()
+    except Exception as exc:  # noqa: BLE001 - any failure to write means unhealthy, with why
+        return HealthReport(False, [f"store_not_writable: {exc}"])
+    reasons += [f"job_dead: {name}" for name, alive in jobs_alive.items() if not alive]
+    now = utcnow()
+    statuses = {s.service: s for s in store.statuses()}
+    facebook = statuses.get("facebook")
+    if facebook and not facebook.ok:
+        reasons.append(f"facebook_token_invalid: {facebook.message}")
+    dead = {s.destination: s.dead for s in store.destination_stats()}
+    for service, status in statuses.items():
+        name = service.removeprefix("destination:")
+        if service.startswith("destination:") and not status.ok and dead.get(name, 0):
+            reasons.append(f"destination_dead_lettering: {name}: {status.message}")
+    poller = statuses.get("poller")
+    last_poll = poller.at if poller and poller.at else started_at
+    if polling and now - last_poll > poll_interval * STALLED_AFTER_INTERVALS:
+        reasons.append(f"polling_stalled: last poll at {last_poll.isoformat()}")
+    return HealthReport(not reasons, reasons)

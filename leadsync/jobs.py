@@ -1,0 +1,73 @@
+"""Background jobs: a blocking step run in a worker thread, again and again.
+
+Each stage of the pipeline (fetch, score, deliver per destination) is a
+`Job`: it runs its step in a thread, runs again at once while the step finds
+work, and otherwise sleeps until it is woken (new work committed upstream) or
+its idle interval passes. A step that raises is logged and retried after a
+pause; a job never dies of one bad round, and `alive` tells /healthz if it did.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+
+import structlog
+
+log = structlog.get_logger(__name__)
+
+# After a step crashed, wait this long before the next round (a crash loop must not spin).
+CRASH_PAUSE_SECONDS = 5.0
+
+
+class Job:
+    def __init__(self, name: str, step: Callable[[], int], idle_seconds: float = 1.0):
+        self.name = name
+        self._step = step
+        self._idle = idle_seconds
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._task = asyncio.create_task(self._run(), name=f"job:{self.name}")
+
+    def wake(self) -> None:
+        """Asks for a round soon; safe to call from any thread."""
+        if self._loop is None or self._loop.is_closed():
+            return
+        self._loop.call_soon_threadsafe(self._wake.set)
+
+    @property
+    def alive(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    async def stop(self, timeout: float) -> None:
+        """Lets the round in hand finish (up to `timeout` seconds), then stops."""
+        self._stopping = True
+        self._wake.set()
+        if self._task is not None:
+            done, _ = await asyncio.wait({self._task}, timeout=timeout)
+            if not done:
+                log.warning("job.stop_timed_out", job=self.name)
+                self._task.cancel()
+
+    async def _run(self) -> None:
+        while not self._stopping:
+            self._wake.clear()
+            try:
+                worked = await asyncio.to_thread(self._step)
+            except Exception:  # noqa: BLE001 - log and go on; the work stays in the store
+                log.exception("job.step_failed", job=self.name)
+                await self._sleep(CRASH_PAUSE_SECONDS)
+                continue
+            if not worked:
+                await self._sleep(self._idle)
+
+    async def _sleep(self, seconds: float) -> None:
+        # A timeout is not an error: the idle interval passed, time for a round anyway.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), timeout=seconds)

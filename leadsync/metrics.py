@@ -1,0 +1,92 @@
+"""Prometheus metrics of one daemon, on a registry of its own.
+
+A registry per daemon (not the global default) lets tests run several
+daemons in one process and read each one's figures. Queue depth and dead
+letters are read from the store at scrape time, so they are never stale.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+
+from leadsync.models import DestinationStats
+
+# Lead created_time to delivered: speed to lead is minutes, so buckets span 0.5 s to 1 h.
+LATENCY_BUCKETS = (0.5, 1, 2, 3, 5, 10, 30, 60, 300, 900, 3600)
+
+
+class Metrics:
+    """Counters and histograms the daemon updates as it works."""
+
+    def __init__(self, stats: Callable[[], list[DestinationStats]] | None = None):
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.leads_ingested = Counter(
+            "leadsync_leads_ingested", "Leads stored, by source", ["source"], registry=r
+        )
+        self.notifications = Counter(
+            "leadsync_webhook_notifications", "Webhook notifications committed", registry=r
+        )
+        self.webhooks_rejected = Counter(
+            "leadsync_webhooks_rejected",
+            "Webhook requests rejected, by reason",
+            ["reason"],
+            registry=r,
+        )
+        self.delivered = Counter(
+            "leadsync_leads_delivered",
+            "Leads delivered, by destination",
+            ["destination"],
+            registry=r,
+        )
+        self.delivery_failures = Counter(
+            "leadsync_delivery_failures",
+            "Failed delivery attempts",
+            ["destination", "kind"],
+            registry=r,
+        )
+        self.latency = Histogram(
+            "leadsync_lead_latency_seconds",
+            "From the lead's created_time to its delivery",
+            ["destination"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.api_calls = Counter(
+            "leadsync_api_calls", "Calls to outside APIs", ["service"], registry=r
+        )
+        self.throttles = Counter(
+            "leadsync_api_throttles",
+            "Rate-limit answers from outside APIs",
+            ["service"],
+            registry=r,
+        )
+        self.up = Gauge("leadsync_up", "1 while the daemon runs", registry=r)
+        if stats:
+            r.register(_QueueCollector(stats))
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+class _QueueCollector:
+    """Queue depth and dead letters per destination, read from the store at scrape time."""
+
+    def __init__(self, stats: Callable[[], list[DestinationStats]]):
+        self._stats = stats
+
+    def collect(self):  # noqa: ANN201 - prometheus-client's collector protocol
+        depth = GaugeMetricFamily(
+            "leadsync_queue_depth", "Pending outbox items", labels=["destination"]
+        )
+        dead = GaugeMetricFamily(
+            "leadsync_dead_letters", "Dead-lettered items", labels=["destination"]
+        )
+        for s in self._stats():
+            depth.add_metric([s.destination], s.pending)
+            dead.add_metric([s.destination], s.dead)
+        yield depth
+        yield dead

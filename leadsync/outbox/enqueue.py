@@ -1,0 +1,87 @@
+"""Scores stored leads and puts what changed into the outbox.
+
+This is where the pure scoring engine meets the store: it loads leads and
+their events, asks the `Scorer`, routes each lead to its destinations and
+saves scores and outbox items in one transaction. A lead's revision goes up
+only when its score, MQL flag or reasons change, so re-scoring everything
+(a rule change, the daily decay) updates only the rows that change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+import structlog
+
+from leadsync.abc import ScoreUpdate, Store
+from leadsync.config import DestinationSettings
+from leadsync.models import Lead, Score, utcnow
+from leadsync.scoring.engine import Scorer
+
+log = structlog.get_logger(__name__)
+
+RULES_VERSION_KEY = "rules_version"
+RESCORE_PAGE = 1000
+
+
+def destinations_for(
+    lead: Lead, score: Score, already: set[str], destinations: Sequence[DestinationSettings]
+) -> tuple[str, ...]:
+    """The destinations that must hear about this score of this lead.
+
+    A destination that already has the lead always hears of its changes (so
+    an MQL that falls back is updated in place); otherwise it takes the lead
+    when the lead's form is routed to it and, for `only_mql`, when it is an MQL.
+    """
+    chosen = []
+    for dest in destinations:
+        routed = dest.routes_form(lead.form_id) and (score.mql or not dest.only_mql)
+        if dest.name in already or routed:
+            chosen.append(dest.name)
+    return tuple(chosen)
+
+
+class Enqueuer:
+    """Scores leads and enqueues their deliveries."""
+
+    def __init__(self, store: Store, scorer: Scorer, destinations: Sequence[DestinationSettings]):
+        self._store = store
+        self.scorer = scorer
+        self._destinations = list(destinations)
+
+    def score_new(self, limit: int = 500) -> int:
+        """Scores leads that have no score yet; returns how many changed (were enqueued)."""
+        ids = self._store.unscored_lead_ids(limit)
+        return len(self.rescore(ids)) if ids else 0
+
+    def rescore(self, lead_ids: Sequence[str], now: datetime | None = None) -> dict[str, int]:
+        """Scores these leads now; returns the new revision of each lead whose score changed."""
+        now = now or utcnow()
+        leads = self._store.get_leads(lead_ids)
+        events = self._store.events_for(list(leads))
+        routed = self._store.routed_destinations(list(leads))
+        updates = []
+        for lead in leads.values():
+            score = self.scorer.score(lead, events.get(lead.id, []), now)
+            targets = destinations_for(lead, score, routed.get(lead.id, set()), self._destinations)
+            updates.append(ScoreUpdate(lead.id, score, targets))
+        changed = self._store.save_scores(updates)
+        for lead_id, revision in changed.items():
+            log.info("lead.scored", lead_id=lead_id, revision=revision)
+        return changed
+
+    def rescore_all(self, now: datetime | None = None) -> int:
+        """Re-scores every stored lead (rule change, daily decay); returns how many changed."""
+        changed, after = 0, ""
+        while ids := self._store.lead_ids(after=after, limit=RESCORE_PAGE):
+            changed += len(self.rescore(ids, now))
+            after = ids[-1]
+        self._store.set_meta(RULES_VERSION_KEY, self.scorer.version)
+        log.info("leads.rescored", changed=changed, rules_version=self.scorer.version)
+        return changed
+
+    def rules_changed(self) -> bool:
+        """True when the stored leads were scored with other rules than the current ones."""
+        stored = self._store.get_meta(RULES_VERSION_KEY)
+        return stored is not None and stored != self.scorer.version

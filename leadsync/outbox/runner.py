@@ -1,0 +1,156 @@
+"""Drains the outbox of one destination: batching, retries, backoff, dead letter.
+
+One `DeliveryWorker` per destination claims due items in a batch, hands the
+newest revision of each lead to the connector once, and settles every item
+by what happened: delivered; retried later (backoff from tenacity's
+exponential-with-jitter strategy, or the wait a rate limit asked for); or
+moved to the dead letter when it is permanent or has kept failing past the
+maximum age. A broken destination only delays its own queue. Connectors keep
+no retry logic of their own; they upsert by lead id, so redelivering after a
+crash never makes a second row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+
+import structlog
+from tenacity import RetryCallState, wait_exponential_jitter
+
+from leadsync.abc import Connector, Store
+from leadsync.constants import OUTBOX_CLAIM_LEASE
+from leadsync.errors import AuthError, LeadsyncError, PermanentError, RateLimited
+from leadsync.models import DeliveryResult, OutboxItem, ScoredLead, ServiceStatus, utcnow
+
+log = structlog.get_logger(__name__)
+
+# First retry after ~2 s, doubling up to 10 minutes: an outage of minutes costs minutes, not hours.
+BACKOFF = wait_exponential_jitter(initial=2, max=600, jitter=2)
+# A revoked credential is retried this often, so delivery resumes soon after it is replaced.
+AUTH_RETRY = timedelta(seconds=30)
+
+
+def backoff_after(attempts: int) -> timedelta:
+    """How long to wait after the `attempts`-th failed attempt."""
+    state = RetryCallState(retry_object=None, fn=None, args=(), kwargs={})  # type: ignore[arg-type]
+    state.attempt_number = max(1, attempts)
+    return timedelta(seconds=BACKOFF(state))
+
+
+class DeliveryWorker:
+    """Delivers one destination's outbox; `run_once` is called from a worker thread."""
+
+    def __init__(
+        self,
+        store: Store,
+        name: str,
+        connector: Connector,
+        *,
+        owner: str,
+        batch_size: int = 500,
+        dead_letter_after: timedelta = timedelta(hours=24),
+    ):
+        self._store = store
+        self.name = name
+        self._connector = connector
+        self._owner = owner
+        self._batch_size = batch_size
+        self._dead_letter_after = dead_letter_after
+        self._ready = False
+        self.paused_until: datetime | None = None
+        self.delivered = 0
+        self.on_delivered: Callable[[str, Sequence[ScoredLead]], None] | None = None
+
+    def run_once(self) -> int:
+        """Claims and delivers one batch; returns how many items were settled."""
+        if self.paused_until and utcnow() < self.paused_until:
+            return 0
+        items = self._store.claim(self.name, self._batch_size, self._owner, OUTBOX_CLAIM_LEASE)
+        if not items:
+            return 0
+        try:
+            batch = self._load(items)
+            if not self._ready:
+                self._connector.ensure_ready()
+                self._ready = True
+            results = self._connector.deliver(batch)
+        except LeadsyncError as exc:
+            self._fail(items, exc)
+            return len(items)
+        except Exception as exc:  # noqa: BLE001 - an unknown bug must delay leads, never drop them
+            log.exception("delivery.crashed", destination=self.name, items=len(items))
+            self._fail(items, exc)
+            return len(items)
+        self._settle(items, results)
+        self._report(ok=True, message=f"delivered {len(results)} leads")
+        if self.on_delivered:
+            ok = {r.lead_id for r in results if r.ok}
+            self.on_delivered(self.name, [s for s in batch if s.lead.id in ok])
+        return len(items)
+
+    def _load(self, items: Sequence[OutboxItem]) -> list[ScoredLead]:
+        ids = list(dict.fromkeys(item.lead_id for item in items))
+        leads = self._store.get_leads(ids)
+        scores = self._store.current_scores(ids)
+        return [ScoredLead(leads[i], *scores[i]) for i in ids if i in leads and i in scores]
+
+    def _settle(self, items: Sequence[OutboxItem], results: Sequence[DeliveryResult]) -> None:
+        by_lead = {result.lead_id: result for result in results}
+        done = [item for item in items if item.lead_id in by_lead and by_lead[item.lead_id].ok]
+        if done:
+            self._store.complete(done, [r for r in results if r.ok])
+            self.delivered += len({item.lead_id for item in done})
+            for lead_id in {item.lead_id for item in done}:
+                log.info("lead.delivered", lead_id=lead_id, destination=self.name)
+        for item in items:
+            result = by_lead.get(item.lead_id)
+            if result is None:
+                self._fail(
+                    [item], PermanentError(f"connector returned no result for {item.lead_id}")
+                )
+            elif result.error is not None:
+                self._fail([item], result.error)
+
+    def _fail(self, items: Sequence[OutboxItem], exc: Exception) -> None:
+        error = f"{type(exc).__name__}: {exc}"
+        now = utcnow()
+        ids = [item.id for item in items]
+        if isinstance(exc, PermanentError):
+            self._bury(ids, error)
+            return
+        expired = [
+            i.id for i in items if i.created_at and now - i.created_at > self._dead_letter_after
+        ]
+        if expired:
+            self._bury(expired, f"gave up after {self._dead_letter_after}: {error}")
+        retry = [i for i in ids if i not in set(expired)]
+        wait = self._wait_for(exc, max((item.attempts for item in items), default=0) + 1)
+        if retry:
+            self._store.retry(retry, error, now + wait)
+        log.warning(
+            "delivery.failed",
+            destination=self.name,
+            items=len(ids),
+            retry_in_s=round(wait.total_seconds(), 1),
+            error=error,
+        )  # noqa: E501
+        self._report(ok=False, message=error)
+
+    def _wait_for(self, exc: Exception, attempts: int) -> timedelta:
+        if isinstance(exc, RateLimited):
+            wait = timedelta(seconds=exc.retry_after)
+            self.paused_until = utcnow() + wait
+            return wait
+        if isinstance(exc, AuthError):
+            self._ready = False
+            self.paused_until = utcnow() + AUTH_RETRY
+            return AUTH_RETRY
+        return backoff_after(attempts)
+
+    def _bury(self, ids: Sequence[int], error: str) -> None:
+        self._store.bury(ids, error)
+        log.error("delivery.dead_lettered", destination=self.name, items=len(ids), error=error)
+
+    def _report(self, *, ok: bool, message: str) -> None:
+        self._store.set_status(ServiceStatus(f"destination:{self.name}", ok, message, utcnow()))

@@ -1,0 +1,28 @@
+"""What the HTTP routes need from the running daemon, as one plain object."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from leadsync.abc import Store
+from leadsync.config import Settings
+from leadsync.health import HealthReport
+from leadsync.ingest.group_commit import GroupCommitter
+from leadsync.metrics import Metrics
+
+
+@dataclass
+class ServerContext:
+    settings: Settings
+    store: Store
+    committer: GroupCommitter
+    metrics: Metrics
+    health: Callable[[], HealthReport]
+    events_stored: Callable[[Sequence[str]], None]  # lead ids whose events changed
+    accepting: bool = True
+
+
+CONTEXT: web.AppKey[ServerContext] = web.AppKey("leadsync", ServerContext)

@@ -1,0 +1,37 @@
+"""One snapshot of the daemon's state, read from the store.
+
+`leadsync status`, `GET /` and tests read the same snapshot: queues per
+destination, dead letters, last poll and error per form, service health and
+the newest leads with their score and per-destination state. It holds ids,
+scores and states only, never a lead's answers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from leadsync.abc import LeadOverview, Store
+from leadsync.models import Checkpoint, DeadLetter, DestinationStats, Form, ServiceStatus
+
+
+@dataclass(frozen=True)
+class StatusSnapshot:
+    destinations: list[DestinationStats]
+    dead_letters: list[DeadLetter]
+    forms: list[Form]
+    checkpoints: dict[str, Checkpoint]
+    services: list[ServiceStatus]
+    recent: list[LeadOverview]
+    leads: int
+
+
+def snapshot(store: Store, recent: int = 50) -> StatusSnapshot:
+    return StatusSnapshot(
+        destinations=store.destination_stats(),
+        dead_letters=store.dead_letters(),
+        forms=store.forms(),
+        checkpoints={c.form_id: c for c in store.checkpoints()},
+        services=store.statuses(),
+        recent=store.recent_leads(recent),
+        leads=store.count_leads(),
+    )
