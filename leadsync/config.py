@@ -150,7 +150,8 @@ def parse_config(raw: dict[str, Any], environ: dict[str, str] | None = None) -> 
         problems.extend(_problems_from(exc, prefix=""))
     parsed = _parse_destinations(destinations, problems)
     if settings is not None:
-        problems.extend(_check_settings(settings))
+        known = {p.path for p in problems}
+        problems.extend(p for p in _check_settings(settings) if p.path not in known)
     if problems:
         raise ConfigError(problems)
     assert settings is not None

@@ -1,0 +1,246 @@
+"""The `leadsync` command line: run, demo, check, backfill, forms, status, replay, score, calibrate.
+
+Each command is a thin shell: it loads the config (every problem printed with
+its key path and fix, exit code 2), calls the module that does the work, and
+prints the outcome with rich.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from leadsync import logs
+from leadsync.config import DEFAULT_CONFIG_PATH, Settings, load_config, parse_duration
+from leadsync.errors import ConfigError, LeadsyncError
+from leadsync.models import utcnow
+
+app = typer.Typer(help="Every Facebook lead, once, fast, explained.", no_args_is_help=True)
+console = Console()
+errors = Console(stderr=True)
+
+ConfigOption = Annotated[
+    Path,
+    typer.Option("-c", "--config", envvar="LEADSYNC_CONFIG", help="Config file (TOML)."),
+]
+LogFormat = Annotated[str, typer.Option("--log-format", help="auto, console or json.")]
+
+
+def _settings(path: Path, log_format: str | None = None) -> Settings:
+    try:
+        settings = load_config(path)
+    except ConfigError as exc:
+        errors.print(f"[red]{path}: the configuration has {len(exc.problems)} problem(s):[/red]")
+        for problem in exc.problems:
+            errors.print(f"  {problem}", markup=False, highlight=False)
+        raise typer.Exit(2) from None
+    fb = settings.facebook
+    secrets = [fb.access_token, fb.app_secret, fb.verify_token, settings.server.events_token]
+    logs.configure(
+        log_format or settings.logging.format,
+        settings.logging.level,
+        [s.get_secret_value() for s in secrets],
+    )
+    return settings
+
+
+def _store(settings: Settings):  # noqa: ANN202
+    from leadsync.store import open_store
+
+    store = open_store(settings.store.url)
+    store.migrate()
+    return store
+
+
+@app.command()
+def run(config: ConfigOption = Path(DEFAULT_CONFIG_PATH), log_format: LogFormat = "") -> None:
+    """Run the daemon: webhook server, poller and delivery, until SIGTERM."""
+    from leadsync.daemon import Daemon
+
+    settings = _settings(config, log_format or None)
+    asyncio.run(Daemon(settings, config_path=config).run_until_signalled())
+
+
+@app.command()
+def demo(
+    leads: Annotated[int, typer.Option(help="How many sample leads to send.")] = 12,
+    keep_running: Annotated[bool, typer.Option(help="Keep the sheet and status page up.")] = False,
+    config: ConfigOption = Path(DEFAULT_CONFIG_PATH),
+) -> None:
+    """The whole flow on this machine: emulated Facebook and Sheets, no account needed."""
+    from leadsync.demo import run_demo
+
+    logs.configure("console", "warning")
+    raise typer.Exit(run_demo(console, leads=leads, keep_running=keep_running))
+
+
+@app.command()
+def check(config: ConfigOption = Path(DEFAULT_CONFIG_PATH)) -> None:
+    """Validate the config, token, permissions, page subscription and destinations."""
+    from leadsync.check import run_checks
+
+    settings = _settings(config, "console")
+    console.print(f"ok   config {config}: valid")
+    findings = run_checks(settings)
+    for finding in findings:
+        console.print(str(finding), style=None if finding.ok else "red", markup=False)
+    raise typer.Exit(0 if all(f.ok for f in findings) else 1)
+
+
+@app.command()
+def backfill(
+    since: Annotated[str, typer.Option(help="How far back, e.g. 30d.")] = "30d",
+    form: Annotated[str | None, typer.Option(help="Only this form id.")] = None,
+    config: ConfigOption = Path(DEFAULT_CONFIG_PATH),
+) -> None:
+    """Read past leads of every form (or one) into the store; the daemon delivers them."""
+    from leadsync.daemon import graph_client
+    from leadsync.ingest.poller import Poller, PollReport
+
+    settings = _settings(config, "console")
+    start = utcnow() - parse_duration(since)
+    store = _store(settings)
+    poller = Poller(store, graph_client(settings))
+    report = PollReport()
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
+    with Progress(*columns, console=console) as progress:
+        for page in settings.facebook.pages:
+            for f in poller.discover(page.id, page.forms):
+                if form and f.id != form:
+                    continue
+                task = progress.add_task(f"form {f.id} {f.name}", total=None)
+
+                def seen(_form: str, count: int, task: int = task) -> None:
+                    progress.update(task, description=f"form {_form}: {count} leads read")
+
+                poller.poll_form(f, since=start, report=report, progress=seen)
+    store.close()
+    console.print(
+        f"{report.leads_seen} leads read, {report.leads_new} new, from {report.forms} forms"
+    )
+    for where, error in report.errors.items():
+        errors.print(f"{where}: {error}", markup=False)
+    raise typer.Exit(1 if report.errors else 0)
+
+
+@app.command()
+def forms(config: ConfigOption = Path(DEFAULT_CONFIG_PATH)) -> None:
+    """Pages and forms seen, with their last poll."""
+    from leadsync.daemon import graph_client
+    from leadsync.ingest.poller import Poller
+
+    settings = _settings(config, "console")
+    store = _store(settings)
+    poller = Poller(store, graph_client(settings))
+    table = Table("page", "form", "name", "status", "last poll", "checkpoint", "last error")
+    try:
+        for page in settings.facebook.pages:
+            poller.discover(page.id)
+    except LeadsyncError as exc:
+        errors.print(
+            f"could not list forms from Facebook: {exc}; showing what is stored", markup=False
+        )
+    checkpoints = {c.form_id: c for c in store.checkpoints()}
+    for f in store.forms():
+        cp = checkpoints.get(f.id)
+        table.add_row(
+            f.page_id,
+            f.id,
+            f.name,
+            f.status,
+            _when(cp and cp.polled_at),
+            _when(cp and cp.last_created_time),
+            cp.last_error if cp else "",
+        )  # noqa: E501
+    store.close()
+    console.print(table)
+
+
+@app.command()
+def status(config: ConfigOption = Path(DEFAULT_CONFIG_PATH)) -> None:
+    """Queues, dead letters, last poll per form, last error per destination."""
+    from leadsync.status import snapshot
+
+    settings = _settings(config, "console")
+    store = _store(settings)
+    snap = snapshot(store, recent=0)
+    store.close()
+    console.print(f"{snap.leads} leads stored")
+    queues = Table("destination", "pending", "oldest pending", "delivered", "dead", title="Outbox")
+    for d in snap.destinations:
+        queues.add_row(
+            d.destination, str(d.pending), _when(d.oldest_pending), str(d.delivered), str(d.dead)
+        )  # noqa: E501
+    console.print(queues)
+    polls = Table("form", "name", "last poll", "last error", title="Polling")
+    for f in snap.forms:
+        cp = snap.checkpoints.get(f.id)
+        polls.add_row(f.id, f.name, _when(cp and cp.polled_at), cp.last_error if cp else "")
+    console.print(polls)
+    services = Table("service", "state", "message", "at", title="Services")
+    for s in snap.services:
+        services.add_row(s.service, "ok" if s.ok else "[red]failing[/red]", s.message, _when(s.at))
+    console.print(services)
+    if snap.dead_letters:
+        dead = Table(
+            "lead", "destination", "revision", "dead at", "last error", title="Dead letter"
+        )
+        for d in snap.dead_letters:
+            dead.add_row(
+                d.item.lead_id,
+                d.item.destination,
+                str(d.item.revision),
+                _when(d.dead_at),
+                d.last_error,
+            )  # noqa: E501
+        console.print(dead)
+        console.print("Send them again with: leadsync replay [--destination NAME] [--lead ID]")
+
+
+@app.command()
+def replay(
+    destination: Annotated[str, typer.Option(help="Only this destination.")] = "",
+    lead: Annotated[str, typer.Option(help="Only this lead id.")] = "",
+    config: ConfigOption = Path(DEFAULT_CONFIG_PATH),
+) -> None:
+    """Send dead-lettered deliveries again (the running daemon picks them up)."""
+    settings = _settings(config, "console")
+    store = _store(settings)
+    count = store.replay(destination=destination, lead_id=lead)
+    store.close()
+    console.print(f"{count} dead-lettered deliveries queued again")
+
+
+@app.command()
+def score(
+    file: Annotated[Path, typer.Argument(help="CSV of answers, one lead per row.")],
+    output: Annotated[Path | None, typer.Option("-o", "--output")] = None,
+    config: ConfigOption = Path(DEFAULT_CONFIG_PATH),
+) -> None:
+    """Score a CSV offline: adds score, mql and score_reasons columns."""
+    from leadsync.scoring.cli import score_command
+
+    raise typer.Exit(score_command(console, file, output, config))
+
+
+@app.command()
+def calibrate(
+    file: Annotated[Path, typer.Argument(help="CSV of lead_id,outcome[,deal_size].")],
+    html: Annotated[Path | None, typer.Option(help="Write an HTML report here.")] = None,
+    config: ConfigOption = Path(DEFAULT_CONFIG_PATH),
+) -> None:
+    """Conversion by score band, lift per rule and a suggested threshold, from outcomes."""
+    from leadsync.scoring.cli import calibrate_command
+
+    raise typer.Exit(calibrate_command(console, file, html, config))
+
+
+def _when(value: datetime | None | bool) -> str:
+    return value.isoformat(timespec="seconds") if isinstance(value, datetime) else ""

@@ -1,0 +1,120 @@
+"""Config loading: ${ENV} interpolation, durations, and problems named by key path (config.py)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from leadsync.config import load_config, parse_config, parse_duration
+from leadsync.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+MINIMAL = {
+    "facebook": {
+        "app_secret": "${FB_APP_SECRET}",
+        "verify_token": "vt",
+        "access_token": "tok",
+        "pages": [{"id": 1234}],
+    }
+}
+
+
+def problems_of(raw: dict, environ: dict | None = None) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(raw, environ or {})
+    return [str(p) for p in caught.value.problems]
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("90s", 90),
+        ("5m", 300),
+        ("2h", 7200),
+        ("30d", 2592000),
+        ("1w", 604800),
+        (15, 15),
+        ("250ms", 0.25),
+    ],
+)
+def test_durations(text, seconds):
+    assert parse_duration(text) == timedelta(seconds=seconds)
+
+
+@pytest.mark.parametrize("text", ["5 minutes", "m5", "", "-3s", "1y"])
+def test_bad_durations_say_how_to_write_one(text):
+    with pytest.raises(ValueError, match="90s, 5m, 2h or 30d"):
+        parse_duration(text)
+
+
+def test_environment_variables_are_interpolated_and_ids_become_strings():
+    settings = parse_config(MINIMAL, {"FB_APP_SECRET": "s3cret"})
+    assert settings.facebook.app_secret.get_secret_value() == "s3cret"
+    assert settings.facebook.pages[0].id == "1234"
+    assert settings.facebook.poll_interval == timedelta(minutes=5)
+    assert "s3cret" not in repr(settings)
+
+
+def test_missing_environment_variable_names_key_and_variable():
+    (problem,) = problems_of(MINIMAL, {})
+    assert problem.startswith("facebook.app_secret: environment variable FB_APP_SECRET is not set")
+    assert "export FB_APP_SECRET" in problem
+
+
+def test_every_problem_is_reported_at_once_with_its_key_path():
+    raw = {
+        "facebook": {
+            "app_secret": "x",
+            "verify_token": "v",
+            "poll_interval": "soon",
+            "pages": [{"id": "1", "colour": "red"}],
+        },
+        "server": {"port": 99999},
+        "timezone": "Mars/Olympus",
+        "destinations": [
+            {"name": "a", "type": "carrier_pigeon"},
+            {"name": "bad name!", "type": "google_sheets"},
+        ],
+    }
+    found = "\n".join(problems_of(raw))
+    assert "facebook.access_token: Field required (add this key)" in found
+    assert "facebook.poll_interval: 'soon' is not a duration" in found
+    assert "facebook.pages[0].colour: Extra inputs are not permitted" in found
+    assert "server.port:" in found
+    assert "destinations[0].type: unknown destination type 'carrier_pigeon'" in found
+    assert "destinations[1].name:" in found
+
+
+def test_unknown_timezone_is_named():
+    found = problems_of({**MINIMAL, "timezone": "Mars/Olympus"}, {"FB_APP_SECRET": "x"})
+    assert found == [
+        "timezone: unknown timezone 'Mars/Olympus' (use an IANA name such as Europe/Paris)"
+    ]
+
+
+def test_missing_file_says_how_to_start(tmp_path):
+    with pytest.raises(ConfigError, match="copy config.example.toml"):
+        load_config(tmp_path / "nope.toml")
+
+
+def test_broken_toml_is_reported(tmp_path):
+    path = tmp_path / "leadsync.toml"
+    path.write_text("[facebook\n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(path)
+
+
+def test_config_example_is_valid(monkeypatch):
+    """config.example.toml loads once its environment variables are set."""
+    for name in ("FB_APP_SECRET", "FB_VERIFY_TOKEN", "FB_ACCESS_TOKEN", "LEADSYNC_EVENTS_TOKEN",
+                 "HUBSPOT_TOKEN", "LEADSYNC_WEBHOOK_SECRET", "SLACK_WEBHOOK_URL"):  # fmt: skip
+        monkeypatch.setenv(
+            name, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw" if "SECRET" in name else "x"
+        )
+    monkeypatch.setenv("SLACK_WEBHOOK_URL", "https://hooks.slack.com/services/T/B/X")
+    settings = load_config(ROOT / "config.example.toml")
+    assert settings.destinations, "the example shows at least one destination"
+    assert settings.scoring.rules, "the example carries the default rule set"
