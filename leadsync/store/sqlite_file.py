@@ -1,0 +1,161 @@
+"""How the SQLite store shares one database file among threads and processes.
+
+SQLite lets one connection write at a time and, in WAL mode, any number read
+beside it. So we keep ONE writer connection behind a `threading.Lock` and a
+small pool of reader connections. Threads of this process queue for the
+writer in Python instead of spinning on SQLITE_BUSY; each write opens with
+`BEGIN IMMEDIATE`, taking the file's write lock up front, so two processes
+never deadlock upgrading a read to a write (other processes, such as
+`leadsync status`, coordinate through SQLite's file locks and `busy_timeout`).
+Readers never wait behind a writer's fsync, so status pages stay fast while
+the ingest thread commits. Every connection uses `synchronous=FULL`: a commit
+has fsynced the WAL before it returns, which is what "200 means on disk" needs.
+SQLite errors that may pass (busy, I/O, disk full) become `TransientError`.
+Times are kept as fixed-width ISO-8601 text in UTC, which sorts as time does.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from leadsync.errors import ConfigError, Problem, TransientError
+from leadsync.store.rows import Rows
+
+# How long a statement waits for another process's lock before giving up with SQLITE_BUSY.
+BUSY_TIMEOUT = timedelta(seconds=10)
+
+# Idle reader connections kept open; more are opened under load and closed when given back.
+IDLE_READERS = 4
+
+# Result codes of errors that may pass by themselves; anything else is a bug or a broken file.
+TRANSIENT_CODES = {"SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_IOERR", "SQLITE_FULL", "SQLITE_PROTOCOL"}
+
+
+def encode_time(value: datetime) -> str:
+    """Fixed-width UTC text ("2026-11-20T10:00:00.000000+00:00") that sorts by time."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
+
+
+def decode_time(value: str) -> datetime:
+    return datetime.fromisoformat(value)
+
+
+ROWS = Rows(encode_time, decode_time)
+
+
+def id_list(ids: Sequence[str] | Sequence[int]) -> str:
+    """A list of ids as one bound parameter, read back in SQL with json_each(?)."""
+    return json.dumps(list(ids))
+
+
+class SQLiteFile:
+    """One database file: a locked writer connection and a pool of readers."""
+
+    def __init__(self, path: Path, busy_timeout: timedelta = BUSY_TIMEOUT):
+        self.path = path
+        self._busy_timeout = busy_timeout
+        self._write_lock = threading.Lock()
+        self._readers_lock = threading.Lock()
+        self._idle_readers: list[sqlite3.Connection] = []
+        self._closed = False
+        with self.mapped_errors():
+            self._writer = self._connect()
+            mode = self._writer.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        if mode != "wal":
+            self._writer.close()
+            raise ConfigError(
+                [
+                    Problem(
+                        "store.url",
+                        f"SQLite cannot use WAL on {path} (journal mode {mode})",
+                        "put the database on a local disk",
+                    )
+                ]  # fmt: skip
+            )
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(
+            self.path,
+            timeout=self._busy_timeout.total_seconds(),
+            isolation_level=None,  # we issue BEGIN/COMMIT ourselves
+            check_same_thread=False,  # close() may run on another thread
+        )
+        conn.row_factory = sqlite3.Row
+        conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout.total_seconds() * 1000)}")
+        conn.execute("PRAGMA synchronous = FULL")
+        conn.execute("PRAGMA foreign_keys = ON")
+        return conn
+
+    @contextmanager
+    def mapped_errors(self) -> Iterator[None]:
+        """Re-raises SQLite errors that may pass as TransientError."""
+        try:
+            yield
+        except sqlite3.OperationalError as exc:
+            code = "_".join((exc.sqlite_errorname or "").split("_")[:2])
+            if code in TRANSIENT_CODES:
+                raise TransientError(f"SQLite store {self.path}: {exc}") from exc
+            raise
+
+    @contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction, committed (and fsynced) when the block ends."""
+        with self._write_lock, self.mapped_errors():
+            conn = self._open_writer()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            finally:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+
+    @contextmanager
+    def read(self) -> Iterator[sqlite3.Connection]:
+        """One read transaction: every query in the block sees the same snapshot."""
+        with self.mapped_errors():
+            conn = self._take_reader()
+            try:
+                conn.execute("BEGIN")
+                yield conn
+            finally:
+                if conn.in_transaction:
+                    conn.execute("COMMIT")
+                self._give_back(conn)
+
+    def _open_writer(self) -> sqlite3.Connection:
+        if self._closed:
+            raise RuntimeError(f"the SQLite store {self.path} is closed")
+        return self._writer
+
+    def _take_reader(self) -> sqlite3.Connection:
+        with self._readers_lock:
+            if self._closed:
+                raise RuntimeError(f"the SQLite store {self.path} is closed")
+            if self._idle_readers:
+                return self._idle_readers.pop()
+        return self._connect()
+
+    def _give_back(self, conn: sqlite3.Connection) -> None:
+        with self._readers_lock:
+            if not self._closed and len(self._idle_readers) < IDLE_READERS:
+                self._idle_readers.append(conn)
+                return
+        conn.close()
+
+    def close(self) -> None:
+        """Closes every connection; readers in use are closed when given back."""
+        with self._write_lock, self._readers_lock:
+            if self._closed:
+                return
+            self._closed = True
+            idle, self._idle_readers = self._idle_readers, []
+            self._writer.close()
+        for conn in idle:
+            conn.close()
