@@ -146,8 +146,9 @@ class SQLiteStore(SQLiteOutbox, Store):
 
     def unscored_lead_ids(self, limit: int) -> list[str]:
         return self._column(
-            "SELECT id FROM leads WHERE NOT EXISTS (SELECT 1 FROM scores WHERE lead_id = id)"
-            " ORDER BY seq LIMIT ?",
+            "SELECT l.id FROM leads AS l"
+            " WHERE NOT EXISTS (SELECT 1 FROM scores AS s WHERE s.lead_id = l.id)"
+            " ORDER BY l.seq LIMIT ?",
             (limit,),
         )
 
