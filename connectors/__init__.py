@@ -16,6 +16,9 @@ from leadsync.errors import ConfigError, Problem
 
 BUILTIN: dict[str, str] = {
     "google_sheets": "connectors.google_sheets",
+    "hubspot": "connectors.hubspot",
+    "webhook": "connectors.webhook",
+    "slack": "connectors.slack",
 }
 
 ENTRY_POINT_GROUP = "leadsync.connectors"

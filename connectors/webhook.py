@@ -1,0 +1,189 @@
+"""Destination type `webhook`: a signed JSON POST per lead (or per batch) to any URL.
+
+Requests are signed the Standard Webhooks way, so any CRM, n8n flow or small
+service can check them with an off-the-shelf library: `webhook-id`,
+`webhook-timestamp` (unix seconds) and `webhook-signature` =
+`v1,<base64 HMAC-SHA256 of "{id}.{timestamp}.{body}">`, keyed by the base64
+bytes after `whsec_` in the secret. The id is stable per lead and revision
+(`lead_<lead id>_r<revision>`), so a receiver drops a redelivery by id and
+updates its record when a new revision comes; in batch mode each lead in the
+body carries that id too. 5xx, 408, 429 and timeouts are retried; any other
+4xx sends the lead to the dead letter.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import re
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import structlog
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+from connectors.edge import HttpEdge, chunks, deliver_in_parts, lead_ids_of, newest_revisions
+from leadsync.models import DeliveryResult, ScoredLead
+
+log = structlog.get_logger(__name__)
+
+# Leads per POST in batch mode: a few hundred kilobytes at most, which n8n, Zapier and
+# serverless functions accept by default (their body limits start around 1-6 MB).
+BATCH_LIMIT = 100
+SECRET_PREFIX = "whsec_"
+_SAFE_ID = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
+
+
+class Settings(BaseModel):
+    """The `[[destinations]]` keys of a `type = "webhook"` destination."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    url: str
+    secret: SecretStr
+    batch: bool = False
+    timeout: float = Field(10.0, gt=0)
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("https://", "http://")):
+            raise ValueError("must be an http(s) URL")
+        return value
+
+    @field_validator("secret")
+    @classmethod
+    def _whsec(cls, value: SecretStr) -> SecretStr:
+        signing_key(value.get_secret_value())
+        return value
+
+
+def signing_key(secret: str) -> bytes:
+    """The HMAC key of a `whsec_...` secret: the base64 bytes after the prefix."""
+    if not secret.startswith(SECRET_PREFIX):
+        raise ValueError("must start with whsec_ followed by base64 (Standard Webhooks)")
+    try:
+        key = base64.b64decode(secret.removeprefix(SECRET_PREFIX), validate=True)
+    except binascii.Error as exc:
+        raise ValueError("the part after whsec_ must be base64") from exc
+    if len(key) < 16:
+        raise ValueError(
+            "must hold at least 16 random bytes, e.g. whsec_ + `openssl rand -base64 32`"
+        )
+    return key
+
+
+def sign(key: bytes, message_id: str, timestamp: int, body: bytes) -> str:
+    """The `webhook-signature` value for one request."""
+    signed = f"{message_id}.{timestamp}.".encode() + body
+    digest = hmac.new(key, signed, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(digest).decode()
+
+
+def message_id(scored: ScoredLead) -> str:
+    """The same id for every delivery of one revision of one lead."""
+    lead_id = scored.lead.id
+    if not _SAFE_ID.match(lead_id):  # ids go into a header; anything odd is hashed
+        lead_id = hashlib.sha256(lead_id.encode()).hexdigest()[:32]
+    return f"lead_{lead_id}_r{scored.revision}"
+
+
+def lead_document(scored: ScoredLead) -> dict[str, Any]:
+    """A lead, its answers and its score, as the receiver gets them."""
+    lead, score = scored.lead, scored.score
+    return {
+        "id": message_id(scored),
+        "lead_id": lead.id,
+        "revision": scored.revision,
+        "created_time": lead.created_time.isoformat(),
+        **{
+            name: getattr(lead, name)
+            for name in (
+                "page_id",
+                "form_id",
+                "form_name",
+                "ad_id",
+                "ad_name",
+                "adset_id",
+                "adset_name",
+                "campaign_id",
+                "campaign_name",
+                "platform",
+                "is_organic",
+            )
+        },  # fmt: skip
+        "answers": {question: list(values) for question, values in lead.answers.items()},
+        "consents": dict(lead.consents),
+        "score": {
+            "points": score.points,
+            "mql": score.mql,
+            "fit": score.fit,
+            "engagement": score.engagement,
+            "reasons": [
+                {"rule": r.rule, "points": r.points, "group": r.group} for r in score.reasons
+            ],
+            "reasons_text": score.reasons_text,
+            "rules_version": score.rules_version,
+        },
+    }
+
+
+def build(name: str, settings: Settings) -> WebhookConnector:
+    return WebhookConnector(name, settings)
+
+
+class WebhookConnector:
+    """POSTs signed lead documents to one URL."""
+
+    def __init__(self, name: str, settings: Settings):
+        self.name = name
+        self.settings = settings
+        self._key = signing_key(settings.secret.get_secret_value())
+        fix = "the receiver refused our signature or credentials; check the secret on both sides"
+        self._edge = HttpEdge("webhook", name, timeout=settings.timeout, auth_fix=fix)
+
+    def ensure_ready(self) -> None:
+        """Nothing to prepare: the URL and secret were checked with the configuration."""
+
+    def deliver(self, batch: Sequence[ScoredLead]) -> list[DeliveryResult]:
+        """One POST per lead, or per 100 leads in batch mode."""
+        leads = newest_revisions(batch)
+        size = BATCH_LIMIT if self.settings.batch else 1
+        return deliver_in_parts(chunks(leads, size), self._post, lead_ids_of)
+
+    def _post(self, part: Sequence[ScoredLead]) -> list[DeliveryResult]:
+        if self.settings.batch:
+            ids = [message_id(s) for s in part]
+            webhook_id = "batch_" + hashlib.sha256("\n".join(ids).encode()).hexdigest()[:32]
+            document = {"type": "lead.batch", "data": {"leads": [lead_document(s) for s in part]}}
+        else:
+            webhook_id = message_id(part[0])
+            document = {"type": "lead.scored", "data": lead_document(part[0])}
+        body = json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()
+        timestamp = int(time.time())  # fresh on every attempt, as the spec asks
+        headers = {
+            "Content-Type": "application/json",
+            "webhook-id": webhook_id,
+            "webhook-timestamp": str(timestamp),
+            "webhook-signature": sign(self._key, webhook_id, timestamp, body),
+        }
+        response = self._edge.send("POST", self.settings.url, data=body, headers=headers)
+        if not 200 <= response.status_code < 300:
+            lead_ids = [s.lead.id for s in part]
+            log.warning(
+                "webhook.refused",
+                destination=self.name,
+                webhook_id=webhook_id,
+                status=response.status_code,
+                lead_ids=lead_ids,
+            )
+            raise self._edge.error_for(response)
+        log.info("webhook.sent", destination=self.name, webhook_id=webhook_id, leads=len(part))
+        return [DeliveryResult(s.lead.id, external_id=message_id(s)) for s in part]
+
+    def close(self) -> None:
+        self._edge.close()
