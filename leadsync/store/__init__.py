@@ -32,8 +32,12 @@ def open_store(url: str) -> Store:
 
         conninfo, schema = postgres_target(url)
         return PostgresStore(conninfo, schema=schema)
-    scheme = urlsplit(url).scheme or "(none)"
-    raise ConfigError([Problem("store.url", f"unknown store URL scheme {scheme!r}", URL_FIX)])
+    scheme = urlsplit(url).scheme
+    if scheme == "sqlite":
+        message = f"{url!r} is not a sqlite:/// URL (three slashes, then the file's path)"
+    else:
+        message = f"unknown store URL scheme {scheme or '(none)'!r}"  # the URL may hold a password
+    raise ConfigError([Problem("store.url", message, URL_FIX)])
 
 
 def sqlite_path(url: str) -> Path:
