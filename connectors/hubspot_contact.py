@@ -106,15 +106,18 @@ def contact_inputs(
     batch: Sequence[ScoredLead], mapping: Mapping[str, str], *, lifecycle_stage_for_mql: bool
 ) -> list[ContactInput]:
     """One upsert input per person: by email when the lead has one, else by lead id."""
-    newest_first = sorted(batch, key=lambda s: s.lead.created_time, reverse=True)
     inputs: dict[tuple[str, str], ContactInput] = {}
-    for scored in newest_first:
+    newest: dict[tuple[str, str], ScoredLead] = {}
+    for scored in batch:
         properties = contact_properties(
             scored, mapping, lifecycle_stage_for_mql=lifecycle_stage_for_mql
         )
         key = ("email", properties["email"]) if "email" in properties else (LEAD_ID, scored.lead.id)
         if key not in inputs:
             inputs[key] = ContactInput(key[0], key[1], properties)
+        elif scored.lead.created_time >= newest[key].lead.created_time:
+            inputs[key].properties = properties
+        newest[key] = max(newest.get(key, scored), scored, key=lambda s: s.lead.created_time)
         inputs[key].lead_ids.append(scored.lead.id)
     return list(inputs.values())
 

@@ -116,10 +116,11 @@ class BackgroundServer:
         self._loop = loop
         try:
             loop.run_until_complete(self._open())
-        except OSError as exc:
+        except Exception as exc:  # noqa: BLE001 - handed to start(), which raises it
             errors.append(exc)
-            ready.set()
+            loop.run_until_complete(self._close())
             loop.close()
+            ready.set()
             return
         ready.set()
         try:
@@ -131,12 +132,12 @@ class BackgroundServer:
     async def _open(self) -> None:
         app = web.Application(middlewares=self.middlewares(), client_max_size=16 * 1024 * 1024)
         self.routes(app)
-        self._runner = web.AppRunner(app, access_log=None)
+        # Stalled requests (timeout faults) must not hold up stopping the server.
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_SECONDS)
         await self._runner.setup()
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.bind(("127.0.0.1", 0))  # a free port, so parallel tests never collide
-        # Stalled requests (timeout faults) must not hold up stopping the server.
-        site = web.SockSite(self._runner, sock, shutdown_timeout=SHUTDOWN_SECONDS)
+        site = web.SockSite(self._runner, sock)
         await site.start()
         self.url = f"http://127.0.0.1:{sock.getsockname()[1]}"
 

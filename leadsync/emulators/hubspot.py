@@ -34,6 +34,7 @@ WINDOW_MS = 10_000
 DEFAULT_BURST_LIMIT = 100
 DAILY_LIMIT = 250_000
 BATCH_LIMIT = 100
+UPSERT_PATH = "/crm/v3/objects/contacts/batch/upsert"
 
 
 def _error(status: int, message: str, category: str, **extra: Any) -> web.Response:
@@ -77,7 +78,7 @@ class HubSpotEmulator(BackgroundServer):
 
     @property
     def upsert_requests(self) -> int:
-        return self.request_counts["POST /crm/v3/objects/contacts/batch/upsert"]
+        return self.request_counts[f"POST {UPSERT_PATH}"]
 
     @property
     def total_requests(self) -> int:
@@ -107,6 +108,18 @@ class HubSpotEmulator(BackgroundServer):
         body = {"status": "error", "message": "internal error", "category": "INTERNAL_ERROR"}
         self.inject(Fault(status, json.dumps(body), path="/crm/", times=times))
 
+    def reject(self, times: int = 1) -> None:
+        """The next `times` upserts are refused as HubSpot refuses a bad value (400)."""
+        problems = [{"isValid": False, "message": "x was not one of the allowed options",
+                     "error": "INVALID_OPTION", "name": "lifecyclestage"}]  # fmt: skip
+        body = {
+            "status": "error",
+            "message": f"Property values were not valid: {json.dumps(problems)}",
+            "correlationId": str(uuid.uuid4()),
+            "category": "VALIDATION_ERROR",
+        }
+        self.inject(Fault(400, json.dumps(body), path=UPSERT_PATH, times=times))
+
     def stall(self, seconds: float, times: int = 1) -> None:
         """The next `times` requests wait `seconds` before answering (client timeouts)."""
         self.inject(Fault(500, "{}", delay=seconds, path="/crm/", times=times))
@@ -123,7 +136,7 @@ class HubSpotEmulator(BackgroundServer):
     def routes(self, app: web.Application) -> None:
         app.router.add_get("/crm/v3/properties/contacts", self._list_properties)
         app.router.add_post("/crm/v3/properties/contacts", self._create_property)
-        app.router.add_post("/crm/v3/objects/contacts/batch/upsert", self._batch_upsert)
+        app.router.add_post(UPSERT_PATH, self._batch_upsert)
         app.router.add_post("/crm/v3/objects/contacts", self._create_contact)
 
     def middlewares(self) -> list[Any]:

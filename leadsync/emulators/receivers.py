@@ -36,11 +36,8 @@ SLACK_MAX_BLOCKS = 50
 SLACK_MAX_SECTION_CHARS = 3000
 
 
-class FailureInjection:
-    """Failures the receivers share; mixed into BackgroundServer subclasses."""
-
-    def inject(self, fault: Fault) -> None:  # provided by BackgroundServer
-        raise NotImplementedError
+class Receiver(BackgroundServer):
+    """A background server with the failures both receivers inject."""
 
     def fail(self, status: int = 500, times: int = 1, body: str = "") -> None:
         """The next `times` requests get `status`."""
@@ -94,7 +91,7 @@ class Received:
         return list(data["leads"]) if "leads" in data else [data]
 
 
-class WebhookReceiver(FailureInjection, BackgroundServer):
+class WebhookReceiver(Receiver):
     """A Standard Webhooks endpoint at `url` (any path)."""
 
     def __init__(self, secret: str | None = None, *, reject_unsigned: bool = True):
@@ -141,7 +138,7 @@ class WebhookReceiver(FailureInjection, BackgroundServer):
         ]
 
 
-class SlackReceiver(FailureInjection, BackgroundServer):
+class SlackReceiver(Receiver):
     """A Slack incoming webhook; post to `webhook_url`."""
 
     def __init__(self, *, per_second: int | None = None):

@@ -1,0 +1,287 @@
+"""Harnesses that put each connector in front of its emulator, for the connector contract suite.
+
+A harness starts its destination's emulator (a context manager), builds the
+connector pointed at it, reads back what the destination holds for a lead id
+(`Held`), counts the destination's write requests and injects faults by name.
+`tests/test_connector_contract.py` runs every test against every harness in
+`HARNESSES`; adding a destination type means adding one class here (a Google
+Sheets harness: start the Sheets emulator, `held` = rows whose lead_id
+matches, `delivery_requests` = values write requests, faults from the
+emulator's 401/429/500 and a stall).
+
+`Courier` stands in for the delivery runner where the suite needs its memory:
+it hands each connector back the `external_id` the connector answered last
+time for a lead (the proposed `ScoredLead.external_id`, modelled here by
+`RoutedLead`).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from connectors import hubspot, slack, webhook
+from leadsync.abc import Connector
+from leadsync.emulators.hubspot import HubSpotEmulator
+from leadsync.emulators.receivers import SlackReceiver, WebhookReceiver
+from leadsync.models import DeliveryResult, Lead, Reason, Score, ScoredLead
+
+# Faults every harness can inject, by name; the contract says which error kind each becomes.
+FAULTS = ("auth", "rate_limit", "server_error", "timeout", "rejected")
+# A connector built for the "timeout" fault gives up after this; the emulator stalls longer.
+SHORT_TIMEOUT = 0.5
+STALL_SECONDS = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class RoutedLead(ScoredLead):
+    """A ScoredLead carrying what this destination answered last time for the lead."""
+
+    external_id: str = ""
+
+
+@dataclass
+class Courier:
+    """The delivery runner's memory for one destination: the last external_id per lead."""
+
+    connector: Connector
+    receipts: dict[str, str] = field(default_factory=dict)
+
+    def deliver(self, batch: Sequence[ScoredLead]) -> list[DeliveryResult]:
+        routed = [
+            RoutedLead(s.lead, s.score, s.revision, self.receipts.get(s.lead.id, "")) for s in batch
+        ]
+        results = self.connector.deliver(routed)
+        for result in results:
+            if result.ok:
+                self.receipts[result.lead_id] = result.external_id
+        return results
+
+
+@dataclass(frozen=True)
+class Held:
+    """What a destination keeps for one lead, as the people using it see it."""
+
+    copies: int  # records, rows or messages for the lead (after the receiver's own dedup)
+    score: int | None = None
+    mql: bool | None = None
+
+
+def make_lead(number: int, *, email: bool = True, tag: str = "") -> Lead:
+    """A lead with recognisable personal data, so log tests can look for it."""
+    answers = {
+        "full_name": (f"Zelda Quartermain{number}",),
+        "phone_number": (f"+1555010{number:04d}",),
+        "company_name": ("Quartermain Widgets",),
+        "job_title": ("VP Sales",),
+    }
+    if email:
+        answers["email"] = (f"zelda.quartermain{number}{tag}@example-leads.test",)
+    return Lead(
+        id=f"{tag}9000{number:05d}",
+        created_time=datetime(2026, 11, 20, 10, 0, number % 60, tzinfo=UTC),
+        page_id="1111",
+        form_id="2222",
+        form_name="Demo request",
+        campaign_name="Autumn launch",
+        answers=answers,
+    )
+
+
+def scored(lead: Lead, points: int, *, revision: int = 1, threshold: int = 60) -> ScoredLead:
+    reasons = (Reason("VP title", 20, "demographic"), Reason("Demo request", points - 20, "intent"))
+    score = Score(points, points >= threshold, reasons, fit=20, engagement=points - 20)
+    return ScoredLead(lead, score, revision)
+
+
+def personal_data(leads: Sequence[Lead]) -> list[str]:
+    """Every answer value of `leads` (names, emails, phones, companies)."""
+    return [v for lead in leads for values in lead.answers.values() for v in values]
+
+
+class Harness:
+    """One connector type in front of its emulator; subclasses fill in the details."""
+
+    id: ClassVar[str]
+    updates_in_place: ClassVar[bool] = True  # False: it announces once and never edits
+    only_mql: ClassVar[bool] = False  # True: it holds nothing for a lead that is no MQL
+    expected_wait: ClassVar[float]  # the retry_after the "rate_limit" fault must produce
+
+    def __init__(self) -> None:
+        self._connectors: list[Any] = []
+
+    def __enter__(self) -> Harness:
+        self.emulator.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        for connector in self._connectors:
+            connector.close()
+        self.emulator.stop()
+
+    def connector(self, **overrides: Any) -> Connector:
+        built = self.build(**overrides)
+        self._connectors.append(built)
+        return built
+
+    # -- per destination ------------------------------------------------------------
+    emulator: Any
+
+    def build(self, **overrides: Any) -> Any:
+        raise NotImplementedError
+
+    def held(self, lead_id: str) -> Held:
+        raise NotImplementedError
+
+    def delivery_requests(self) -> int:
+        raise NotImplementedError
+
+    def expected_requests(self, leads: int) -> int:
+        raise NotImplementedError
+
+    def inject(self, fault: str) -> None:
+        raise NotImplementedError
+
+    def secrets(self) -> list[str]:
+        raise NotImplementedError
+
+
+class HubSpotHarness(Harness):
+    id = "hubspot"
+    expected_wait = 10.0  # no Retry-After: the 10-second window of X-HubSpot-RateLimit-*
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.emulator = HubSpotEmulator(token="pat-na1-11111111-2222-3333-4444-555555555555")
+
+    def build(self, **overrides: Any) -> Any:
+        values = {"token": self.emulator.token, "api_url": "", "lifecycle_stage_for_mql": True}
+        settings = hubspot.Settings(**{**values, "api_url": self.emulator.url, **overrides})
+        return hubspot.build("crm", settings)
+
+    def held(self, lead_id: str) -> Held:
+        contacts = self.emulator.contacts_with("leadsync_lead_id", lead_id)
+        if not contacts:
+            return Held(0)
+        props = contacts[-1]["properties"]
+        return Held(
+            len(contacts), int(float(props["leadsync_score"])), props["leadsync_mql"] == "true"
+        )
+
+    def delivery_requests(self) -> int:
+        return self.emulator.upsert_requests
+
+    def expected_requests(self, leads: int) -> int:
+        return math.ceil(leads / hubspot.BATCH_LIMIT)
+
+    def inject(self, fault: str) -> None:
+        emu = self.emulator
+        {
+            "auth": emu.revoke_token,
+            "rate_limit": lambda: emu.throttle(),
+            "server_error": lambda: emu.fail(502, html=True),
+            "timeout": lambda: emu.stall(STALL_SECONDS),
+            "rejected": lambda: emu.reject(),
+        }[fault]()
+
+    def secrets(self) -> list[str]:
+        return [self.emulator.token]
+
+
+class WebhookHarness(Harness):
+    id = "webhook"
+    expected_wait = 7.0
+    batch = False
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.emulator = WebhookReceiver()
+
+    def build(self, **overrides: Any) -> Any:
+        values = {"url": f"{self.emulator.url}/hooks/leads", "secret": self.emulator.secret}
+        settings = webhook.Settings(**{**values, "batch": self.batch, **overrides})
+        return webhook.build("n8n", settings)
+
+    def held(self, lead_id: str) -> Held:
+        documents = self.emulator.documents_for(lead_id)
+        if not documents:
+            return Held(0)
+        latest = max(doc["revision"] for _, doc in documents)
+        ids = {item_id for item_id, doc in documents if doc["revision"] == latest}
+        doc = next(doc for _, doc in reversed(documents) if doc["revision"] == latest)
+        return Held(len(ids), doc["score"]["points"], doc["score"]["mql"])
+
+    def delivery_requests(self) -> int:
+        return len(self.emulator.deliveries())
+
+    def expected_requests(self, leads: int) -> int:
+        return math.ceil(leads / webhook.BATCH_LIMIT) if self.batch else leads
+
+    def inject(self, fault: str) -> None:
+        emu = self.emulator
+        {
+            "auth": lambda: emu.fail(401, times=1000),
+            "rate_limit": lambda: emu.throttle(retry_after=int(self.expected_wait)),
+            "server_error": lambda: emu.fail(503),
+            "timeout": lambda: emu.stall(STALL_SECONDS),
+            "rejected": lambda: emu.fail(422),
+        }[fault]()
+
+    def secrets(self) -> list[str]:
+        return [self.emulator.secret, self.emulator.secret.removeprefix("whsec_")]
+
+
+class BatchWebhookHarness(WebhookHarness):
+    id = "webhook-batch"
+    batch = True
+
+
+class SlackHarness(Harness):
+    id = "slack"
+    updates_in_place = False
+    only_mql = True
+    expected_wait = 3.0
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.emulator = SlackReceiver()
+
+    def build(self, **overrides: Any) -> Any:
+        values = {
+            "webhook_url": self.emulator.webhook_url,
+            "sheet_url": "https://sheets.test/{lead_id}",
+        }
+        return slack.build("sales-alerts", slack.Settings(**{**values, **overrides}))
+
+    def held(self, lead_id: str) -> Held:
+        alerts = self.emulator.alerts_for(lead_id)
+        if not alerts:
+            return Held(0)
+        match = re.search(r"Score \*(\d+)\*", alerts[0]["text"]["text"])
+        return Held(len(alerts), int(match[1]) if match else None, True)
+
+    def delivery_requests(self) -> int:
+        return len(self.emulator.messages)
+
+    def expected_requests(self, leads: int) -> int:
+        return math.ceil(leads / slack.LEADS_PER_MESSAGE)
+
+    def inject(self, fault: str) -> None:
+        emu = self.emulator
+        {
+            "auth": lambda: emu.revoke(),
+            "rate_limit": lambda: emu.throttle(retry_after=int(self.expected_wait)),
+            "server_error": lambda: emu.fail(500, body="rollup_error"),
+            "timeout": lambda: emu.stall(STALL_SECONDS),
+            "rejected": lambda: emu.fail(400, body="invalid_payload"),
+        }[fault]()
+
+    def secrets(self) -> list[str]:
+        return [self.emulator.token]
+
+
+HARNESSES: list[type[Harness]] = [HubSpotHarness, WebhookHarness, BatchWebhookHarness, SlackHarness]
