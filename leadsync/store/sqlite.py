@@ -30,16 +30,16 @@ from leadsync.models import (
 )
 from leadsync.store import schema
 from leadsync.store.rows import first_of_each, score_changes
-from leadsync.store.sqlite_file import ROWS, SQLiteFile, encode_time, id_list
+from leadsync.store.sqlite_file import BUSY_TIMEOUT, ROWS, SQLiteFile, encode_time, id_list
 from leadsync.store.sqlite_outbox import SQLiteOutbox
 
 
 class SQLiteStore(SQLiteOutbox, Store):
     """`Store` on one SQLite file; safe for many threads and several processes."""
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, *, busy_timeout: timedelta = BUSY_TIMEOUT):
         self.path = Path(path)
-        self._db = SQLiteFile(self.path)
+        self._db = SQLiteFile(self.path, busy_timeout)
 
     # -- lifecycle -------------------------------------------------------------
     def migrate(self) -> None:

@@ -1,0 +1,144 @@
+"""What only the SQLite store promises: durable acks, WAL sharing, file settings.
+
+"A 200 means on disk": a child process acknowledges each batch only after
+`add_notifications` returned, is killed with SIGKILL mid-flight, and every
+acknowledged id must be in the reopened, intact database. Another process may
+open the file while the daemon holds it; a busy file is a TransientError.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+from contextlib import closing
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from leadsync.errors import ConfigError, TransientError
+from leadsync.models import Notification
+from leadsync.store import open_store, sqlite_path
+from leadsync.store.sqlite import SQLiteStore
+
+CHILD = Path(__file__).with_name("store_child.py")
+
+
+def child(*args: str, **popen) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, str(CHILD), *args], text=True, **popen)
+
+
+def test_every_acknowledged_notification_survives_sigkill(tmp_path):
+    url = f"sqlite:///{tmp_path / 'leads.db'}"
+    writer = child("write", url, "20000", stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    acked: list[str] = []
+    try:
+        for line in writer.stdout:
+            acked.append(line)
+            if len(acked) == 40:
+                writer.send_signal(signal.SIGKILL)  # it is busy writing the next batches
+                break
+        rest, errors = writer.communicate(timeout=30)
+    finally:
+        writer.kill()
+    assert writer.returncode == -signal.SIGKILL, errors
+    acked += rest.splitlines(keepends=True)
+    acked_ids = {i for line in acked if line.endswith("\n") for i in line.split()}
+    assert len(acked_ids) >= 40 * 32
+    store = open_store(url)
+    stored = {note.lead_id for note in store.pending_notifications(10**6)}
+    store.close()
+    assert acked_ids <= stored
+    with closing(sqlite3.connect(tmp_path / "leads.db")) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+
+
+def test_connections_use_wal_full_sync_and_foreign_keys(tmp_path):
+    store = SQLiteStore(tmp_path / "leads.db")
+    store.migrate()
+    with store._db.write() as writer, store._db.read() as reader:
+        for conn in (writer, reader):
+            assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+            assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+            assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+    store.close()
+
+
+def test_another_process_reads_while_the_daemon_is_mid_write(tmp_path):
+    url = f"sqlite:///{tmp_path / 'leads.db'}"
+    store = open_store(url)
+    store.migrate()
+    store.add_notifications([Notification("1", "p1"), Notification("2", "p1")])
+    with store._db.write() as conn:  # the daemon holds the write lock, uncommitted
+        conn.execute(
+            "INSERT INTO notifications (lead_id, page_id, source, received_at)"
+            " VALUES ('3', 'p1', 'webhook', '2026-01-01T00:00:00.000000+00:00')"
+        )
+        reader = child("read", url, stdout=subprocess.PIPE)
+        seen, _ = reader.communicate(timeout=30)
+    assert json.loads(seen) == {"leads": 0, "pending": ["1", "2"]}
+    adder = child("add", url, "4", stdout=subprocess.PIPE)
+    assert adder.communicate(timeout=30)[0].strip() == "1"
+    assert [n.lead_id for n in store.pending_notifications(10)] == ["1", "2", "3", "4"]
+    store.close()
+
+
+def test_a_file_locked_by_another_process_for_too_long_is_a_transient_error(tmp_path):
+    store = SQLiteStore(tmp_path / "leads.db", busy_timeout=timedelta(milliseconds=50))
+    store.migrate()
+    with closing(sqlite3.connect(tmp_path / "leads.db", isolation_level=None)) as other:
+        other.execute("BEGIN IMMEDIATE")
+        with pytest.raises(TransientError, match="locked"):
+            store.add_notifications([Notification("1", "p1")])
+        other.execute("ROLLBACK")
+    assert store.add_notifications([Notification("1", "p1")]) == 1
+    store.close()
+
+
+def test_many_threads_write_and_read_at_once(tmp_path):
+    """Ingest, fetch and status threads share one store without errors or lost writes."""
+    store = open_store(f"sqlite:///{tmp_path / 'leads.db'}")
+    store.migrate()
+    errors: list[BaseException] = []
+
+    def work(number: int) -> None:
+        try:
+            for batch in range(10):
+                ids = [f"{number}-{batch}-{i}" for i in range(8)]
+                store.add_notifications([Notification(i, "p1") for i in ids])
+                store.pending_notifications(5)
+                store.count_leads()
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert len(store.pending_notifications(10_000)) == 8 * 10 * 8
+    store.close()
+
+
+def test_sqlite_urls_name_relative_and_absolute_files(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data").mkdir()
+    assert sqlite_path("sqlite:///data/leads.db") == Path("data/leads.db")
+    assert sqlite_path(f"sqlite:///{tmp_path}/leads.db") == tmp_path / "leads.db"
+    store = open_store("sqlite:///data/leads.db")
+    store.migrate()
+    store.close()
+    assert (tmp_path / "data" / "leads.db").is_file()
+
+
+@pytest.mark.parametrize("url", ["sqlite:///missing/leads.db", "sqlite:///:memory:"])
+def test_unusable_sqlite_url_is_a_config_error(url, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError) as raised:
+        open_store(url)
+    assert raised.value.problems[0].path == "store.url"
