@@ -57,6 +57,7 @@ DESTINATION_LEASE = timedelta(seconds=60)
 def graph_client(settings: Settings) -> GraphClient:
     fb = settings.facebook
     return GraphClient(
+        app_id=fb.app_id,
         access_token=fb.access_token.get_secret_value(),
         app_secret=fb.app_secret.get_secret_value(),
         api_version=fb.api_version,

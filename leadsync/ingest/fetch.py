@@ -28,7 +28,7 @@ FETCH_ROUND = 200
 # A transient Graph failure is retried after this long; throttling says its own wait.
 FETCH_RETRY = timedelta(seconds=15)
 # A token problem is retried this often, so leads flow again soon after the token is replaced.
-AUTH_RETRY = timedelta(seconds=30)
+AUTH_RETRY = timedelta(seconds=10)
 
 
 class FormNames:
@@ -92,16 +92,21 @@ class LeadFetcher:
         stored = self._store.save_leads(self._forms.name_leads(outcome.leads))
         for lead_id in stored:
             log.info("lead.stored", lead_id=lead_id)
+        auth = [exc for exc in outcome.failed.values() if isinstance(exc, AuthError)]
+        if auth and not stored:
+            raise auth[0]  # a batch whose every item was refused for the token: report it
         return stored
 
     def _settle_failures(self, failed: dict[str, LeadsyncError]) -> None:
         retry = [lead_id for lead_id, exc in failed.items() if not isinstance(exc, BadLead)]
+        auth = any(isinstance(exc, AuthError) for exc in failed.values())
         for lead_id, exc in failed.items():
             if isinstance(exc, BadLead):
                 log.warning("lead.dropped", lead_id=lead_id, error=str(exc))
                 self._store.drop_notification(lead_id, str(exc))
         if retry:
-            self._store.defer_notifications(retry, str(failed[retry[0]]), utcnow() + FETCH_RETRY)
+            wait = AUTH_RETRY if auth else FETCH_RETRY
+            self._store.defer_notifications(retry, str(failed[retry[0]]), utcnow() + wait)
 
     def _defer(self, notes: list[Notification], error: str, wait: timedelta) -> None:
         log.warning(

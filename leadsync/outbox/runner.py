@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
 import structlog
-from tenacity import RetryCallState, wait_exponential_jitter
+from tenacity import RetryCallState, wait_random_exponential
 
 from leadsync.abc import Connector, Store
 from leadsync.constants import OUTBOX_CLAIM_LEASE
@@ -25,8 +25,9 @@ from leadsync.models import DeliveryResult, OutboxItem, ScoredLead, ServiceStatu
 
 log = structlog.get_logger(__name__)
 
-# First retry after ~2 s, doubling up to 10 minutes: an outage of minutes costs minutes, not hours.
-BACKOFF = wait_exponential_jitter(initial=2, max=600, jitter=2)
+# Full-jitter exponential backoff: a random wait up to 2 s, 4 s, 8 s ... capped at 10 minutes,
+# so an outage of minutes costs minutes, and many failed items do not retry in step.
+BACKOFF = wait_random_exponential(multiplier=2, max=600)
 # A revoked credential is retried this often, so delivery resumes soon after it is replaced.
 AUTH_RETRY = timedelta(seconds=30)
 
