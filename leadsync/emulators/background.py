@@ -38,6 +38,7 @@ class Fault:
     delay: float = 0.0  # seconds to stall first; longer than the client's timeout means a timeout
     path: str = ""  # only requests whose path starts with this
     times: int = 1
+    skip: int = 0  # let this many matching requests through first
 
     def matches(self, request: web.Request) -> bool:
         return request.path.startswith(self.path)
@@ -72,6 +73,9 @@ class BackgroundServer:
     def _take_fault(self, request: web.Request) -> Fault | None:
         with self._lock:
             for fault in self._faults:
+                if fault.matches(request) and fault.skip > 0:
+                    fault.skip -= 1
+                    return None
                 if fault.matches(request):
                     fault.times -= 1
                     if fault.times <= 0:

@@ -91,22 +91,30 @@ class HubSpotEmulator(BackgroundServer):
         *,
         policy: str = "TEN_SECONDLY_ROLLING",
         retry_after: int | None = None,
+        skip: int = 0,
     ) -> None:
-        """The next `times` requests get HubSpot's 429 for `policy` (DAILY, SECONDLY, ...)."""
+        """The next `times` requests (after `skip`) get HubSpot's 429 for `policy`."""
         headers = self._limit_headers(remaining=0)
         if retry_after is not None:
             headers["Retry-After"] = str(retry_after)
         body = json.dumps(self._throttle_body(policy))
-        self.inject(Fault(429, body, headers, path="/crm/", times=times))
+        self.inject(Fault(429, body, headers, path="/crm/", times=times, skip=skip))
 
-    def fail(self, status: int = 500, times: int = 1, *, html: bool = False) -> None:
-        """The next `times` requests fail with `status` (JSON, or a gateway's HTML page)."""
+    def fail(self, status: int = 500, times: int = 1, *, html: bool = False, skip: int = 0) -> None:
+        """The next `times` requests (after `skip`) fail with `status`: JSON or a gateway page."""
         if html:
             page = f"<html><body><h1>{status} Bad Gateway</h1>cloudflare</body></html>"
-            self.inject(Fault(status, page, content_type="text/html", path="/crm/", times=times))
-            return
-        body = {"status": "error", "message": "internal error", "category": "INTERNAL_ERROR"}
-        self.inject(Fault(status, json.dumps(body), path="/crm/", times=times))
+            fault = Fault(status, page, content_type="text/html", path="/crm/", times=times)
+        else:
+            body = {"status": "error", "message": "internal error", "category": "INTERNAL_ERROR"}
+            fault = Fault(status, json.dumps(body), path="/crm/", times=times)
+        fault.skip = skip
+        self.inject(fault)
+
+    def delete_property(self, name: str) -> None:
+        """Someone deletes a contact property in HubSpot's settings."""
+        with self._state:
+            self.portal.properties.pop(name, None)
 
     def reject(self, times: int = 1) -> None:
         """The next `times` upserts are refused as HubSpot refuses a bad value (400)."""

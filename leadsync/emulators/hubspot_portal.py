@@ -135,11 +135,10 @@ class Portal:
 
     def create(self, properties: dict[str, Any]) -> dict[str, Any]:
         """One new contact (POST /crm/v3/objects/contacts); 409 when its email exists."""
-        clean = self._validated(properties, None)
-        if "email" in clean and ("email", clean["email"]) in self._index:
-            existing = self._index["email", clean["email"]]
+        existing = self._index.get(("email", str(properties.get("email", "")).lower()))
+        if existing is not None:
             raise Rejected(409, f"Contact already exists. Existing ID: {existing}", "CONFLICT")
-        result = self._apply(None, clean)
+        result = self._apply(None, self._validated(properties, None))
         result.pop("new")
         return result
 

@@ -39,9 +39,10 @@ SLACK_MAX_SECTION_CHARS = 3000
 class Receiver(BackgroundServer):
     """A background server with the failures both receivers inject."""
 
-    def fail(self, status: int = 500, times: int = 1, body: str = "") -> None:
-        """The next `times` requests get `status`."""
-        self.inject(Fault(status, body or "error", content_type="text/plain", times=times))
+    def fail(self, status: int = 500, times: int = 1, body: str = "", skip: int = 0) -> None:
+        """The next `times` requests (after `skip`) get `status`."""
+        fault = Fault(status, body or "error", content_type="text/plain", times=times, skip=skip)
+        self.inject(fault)
 
     def throttle(self, retry_after: int = 1, times: int = 1) -> None:
         """The next `times` requests get 429 with Retry-After."""
