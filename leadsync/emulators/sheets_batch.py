@@ -82,7 +82,8 @@ def _delete_sheet(book: Spreadsheet, body: dict[str, Any]) -> Reply:
 
 
 def _fields(mask: str) -> set[str]:
-    return {f.strip() for f in mask.split(",") if f.strip()}
+    """A field mask's paths; Google accepts both "gridProperties.rowCount" and ".../rowCount"."""
+    return {f.strip().replace(".", "/") for f in mask.split(",") if f.strip()}
 
 
 def _update_sheet_properties(book: Spreadsheet, body: dict[str, Any]) -> Reply:

@@ -157,17 +157,36 @@ def batch_update(book: Spreadsheet, body: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _find_table(sheet: Worksheet, grid: a1.GridRange) -> tuple[int, int] | None:
-    """First and last row of the table the range starts: the first run of non-empty rows."""
-    last = min(grid.end_row or sheet.row_count, len(sheet.rows))
-    first = None
-    for row in range(grid.start_row, last):
-        empty = sheet.row_is_empty(row, grid.start_col, grid.end_col)
-        if first is None and not empty:
-            first = row
-        elif first is not None and empty:
-            return first, row - 1
-    return (first, last - 1) if first is not None else None
+def _find_table(sheet: Worksheet, grid: a1.GridRange) -> tuple[int, int, int | None] | None:
+    """First row, last row and column end of the table the range points at.
+
+    The table starts at the first non-empty cell at or below the range's first row,
+    in the range's columns (only its own column for a single cell such as "A1"). It
+    spans the run of filled cells to the right of that cell and goes down, past the
+    range's end, while rows have a value in that span: appending to "Leads!A1" lands
+    below the last row of the table that starts at A1, as with the real API.
+    """
+    end_col = grid.start_col + 1 if grid.is_single_cell else grid.end_col
+    first = next(
+        (
+            row
+            for row in range(grid.start_row, len(sheet.rows))
+            if not sheet.row_is_empty(row, grid.start_col, end_col)
+        ),
+        None,
+    )
+    if first is None:
+        return None
+    span_end = end_col
+    if grid.is_single_cell:
+        line, span_end = sheet.rows[first], grid.start_col
+        while span_end < len(line) and line[span_end] is not None:
+            span_end += 1
+        span_end = max(span_end, grid.start_col + 1)
+    last = first
+    while last + 1 < len(sheet.rows) and not sheet.row_is_empty(last + 1, grid.start_col, span_end):
+        last += 1
+    return first, last, span_end
 
 
 def append(
@@ -192,11 +211,11 @@ def append(
     _put_all(sheet, at, grid.start_col, cells)
     body: dict[str, Any] = {"spreadsheetId": book.spreadsheet_id}
     if table:
-        table_end_col = max(
-            (len(sheet.rows[r]) for r in range(table[0], table[1] + 1)), default=grid.start_col
-        )
+        first, last, span_end = table
+        if span_end is None:
+            span_end = max(len(sheet.rows[r]) for r in range(first, last + 1))
         body["tableRange"] = a1.format_range(
-            sheet.title, table[0], table[1] + 1, grid.start_col, max(table_end_col, 1)
+            sheet.title, first, last + 1, grid.start_col, max(span_end, grid.start_col + 1)
         )
     body["updates"] = _update_response(book, sheet, at, grid.start_col, cells)
     return body

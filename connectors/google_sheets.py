@@ -1,0 +1,317 @@
+"""The Google Sheets destination: every lead one row, found again by lead_id.
+
+`deliver` upserts a batch per worksheet with at most one read and three writes:
+it reads the header and the lead_id column (the row index is rebuilt from the
+sheet every time, so people may sort, and a crash or a lost reply after an
+append is found again instead of appended twice), extends the header if a form
+gained a question, appends every new lead in ONE values.append (RAW,
+INSERT_ROWS) and writes every changed score in ONE values.batchUpdate that
+touches only the score, mql and score_reasons cells. A sliding per-minute
+budget keeps requests under the Sheets quota. Built on gspread + google-auth;
+their errors are mapped in `sheets_client`. Logs carry ids and counts only.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import gspread
+import structlog
+from gspread.utils import extract_id_from_url
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+from connectors import sheets_layout as layout
+from connectors.sheets_client import (
+    GOOGLE_SHEETS_URL,
+    MinuteBudget,
+    google_errors,
+    load_key,
+    open_client,
+)
+from leadsync.constants import SHEETS_WRITES_PER_MINUTE
+from leadsync.errors import AuthError, LeadsyncError, PermanentError, RateLimited
+from leadsync.models import DeliveryResult, ScoredLead
+
+log = structlog.get_logger(__name__)
+
+# Sheets' read quota is 60 requests per minute per user too (Sheets API "Usage limits").
+SHEETS_READS_PER_MINUTE = 60
+# Longest wait for quota inside deliver(); past it the runner is told to come back later
+# (it then hands us a bigger batch, which is how bursts turn into few requests).
+MAX_PACING_WAIT = 2.0
+NEW_SHEET_ROWS = 1000
+
+
+class Settings(BaseModel):
+    """`[[destinations]] type = "google_sheets"` keys."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    spreadsheet: str = Field(description="spreadsheet id or its full URL")
+    worksheet: str = Field("Leads", description='tab name, or a template like "{form_name}"')
+    credentials: SecretStr = Field(description="service-account key file, or the key JSON")
+    api_url: str = GOOGLE_SHEETS_URL
+    timezone: str = "UTC"
+    writes_per_minute: int = Field(SHEETS_WRITES_PER_MINUTE, ge=1)
+
+    @field_validator("spreadsheet")
+    @classmethod
+    def _spreadsheet_id(cls, value: str) -> str:
+        value = value.strip()
+        if "/" in value:
+            try:
+                return extract_id_from_url(value)
+            except gspread.exceptions.NoValidUrlKeyFound:
+                raise ValueError("no spreadsheet id in this URL") from None
+        if not value:
+            raise ValueError("a spreadsheet id or URL is required")
+        return value
+
+    @field_validator("worksheet")
+    @classmethod
+    def _worksheet_template(cls, value: str) -> str:
+        try:
+            fields = layout.template_fields(value)
+        except ValueError:
+            raise ValueError('not a valid name template (write a literal brace as "{{")') from None
+        unknown = fields - layout.WORKSHEET_FIELDS
+        if unknown:
+            known = ", ".join("{" + f + "}" for f in sorted(layout.WORKSHEET_FIELDS))
+            raise ValueError(f"unknown placeholder {sorted(unknown)}; use {known}")
+        if not value.strip():
+            raise ValueError("a worksheet name is required")
+        return value
+
+    @field_validator("credentials")
+    @classmethod
+    def _key(cls, value: SecretStr) -> SecretStr:
+        load_key(value.get_secret_value())
+        return value
+
+    @field_validator("api_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown IANA time zone {value!r}") from None
+        return value
+
+
+def build(name: str, settings: Settings) -> GoogleSheetsConnector:
+    return GoogleSheetsConnector(name, settings)
+
+
+class GoogleSheetsConnector:
+    """Upserts scored leads into a worksheet (or one worksheet per form) by lead_id."""
+
+    def __init__(
+        self,
+        name: str,
+        settings: Settings,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
+        self.name = name
+        self.settings = settings
+        self.account: str = load_key(settings.credentials.get_secret_value())["client_email"]
+        self._tz = ZoneInfo(settings.timezone)
+        self._writes = MinuteBudget(settings.writes_per_minute, clock=clock, sleep=sleep)
+        self._reads = MinuteBudget(SHEETS_READS_PER_MINUTE, clock=clock, sleep=sleep)
+        self._book: gspread.Spreadsheet | None = None
+        self._sheets: dict[str, gspread.Worksheet] = {}
+        self._id_columns: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def spreadsheet_id(self) -> str:
+        return self.settings.spreadsheet
+
+    @property
+    def per_form(self) -> bool:
+        return bool(layout.template_fields(self.settings.worksheet))
+
+    def ensure_ready(self) -> None:
+        """Opens the spreadsheet; for a fixed worksheet, creates it and writes its header."""
+        with self._lock, self._edge():
+            self._open()
+            if self.per_form:
+                return  # worksheets are made as forms send their first leads
+            sheet = self._sheet(self.settings.worksheet, [])
+            change = self._read_state(sheet, [])[2]
+            if change is not None:
+                self._writes.take(1, MAX_PACING_WAIT, self._what())
+                self._write_header(sheet, *change)
+
+    def deliver(self, batch: Sequence[ScoredLead]) -> list[DeliveryResult]:
+        """Upserts every lead of the batch; a whole-call failure is raised."""
+        groups: dict[str, list[ScoredLead]] = {}
+        for item in batch:
+            title = layout.worksheet_title(self.settings.worksheet, item.lead)
+            groups.setdefault(title, []).append(item)
+        with self._lock, self._edge():
+            for title, items in groups.items():
+                self._deliver_to(title, items)
+        return [DeliveryResult(item.lead.id, external_id=item.lead.id) for item in batch]
+
+    @contextmanager
+    def _edge(self) -> Iterator[None]:
+        """Maps errors once and, after any failure, forgets what may now be stale."""
+        try:
+            with google_errors(self.spreadsheet_id, self.account):
+                yield
+        except LeadsyncError as exc:
+            self._forget(exc)
+            raise
+
+    def _forget(self, error: LeadsyncError) -> None:
+        # A failed or lost write may have changed the sheet: find worksheets and rows again.
+        self._sheets.clear()
+        self._id_columns.clear()
+        cause = error.__cause__
+        if isinstance(error, RateLimited) and isinstance(cause, gspread.exceptions.APIError):
+            budget = self._reads if cause.response.request.method == "GET" else self._writes
+            budget.exhaust()
+        if isinstance(error, AuthError):
+            self._book = None  # a new key or a new share is picked up on the next call
+
+    # -- one worksheet -------------------------------------------------------------
+    def _deliver_to(self, title: str, items: list[ScoredLead]) -> None:
+        latest: dict[str, ScoredLead] = {}
+        for item in items:  # the newest revision of a lead wins within a batch
+            known = latest.get(item.lead.id)
+            if known is None or item.revision >= known.revision:
+                latest[item.lead.id] = item
+        questions = layout.questions_of(latest.values())
+        sheet = self._sheet(title, questions)
+        header, index, change = self._read_state(sheet, questions)
+        new = [item for lead_id, item in latest.items() if lead_id not in index]
+        changed = [(index[lead_id], item) for lead_id, item in latest.items() if lead_id in index]
+        # Every write of this call is paid for before the first, so pacing never splits it.
+        self._writes.take(
+            (change is not None) + bool(new) + bool(changed), MAX_PACING_WAIT, self._what()
+        )
+        if change is not None:
+            self._write_header(sheet, *change)
+        # Scores first: an append may insert its rows above some of ours (after a gap a person
+        # left), which would move the rows the index points at.
+        if changed:
+            self._update_scores(sheet, header, changed)
+        if new:
+            self._append(sheet, header, new)
+
+    def _read_state(
+        self, sheet: gspread.Worksheet, questions: list[str]
+    ) -> tuple[list[str], dict[str, int], tuple[layout.HeaderChange, int, bool] | None]:
+        """The header the sheet will have, its lead_id -> row index, and the header change."""
+        header, ids, width = self._read_header_and_ids(sheet)
+        if header and "lead_id" not in header:
+            raise PermanentError(
+                f"worksheet {sheet.id} of spreadsheet {self.spreadsheet_id} has a header without "
+                "a lead_id column; put the lead_id header back so rows can be found"
+            )
+        index = layout.index_rows(ids)
+        wanted, change = layout.plan_header(header, questions, has_rows=bool(index))
+        return wanted, index, None if change is None else (change, width, not header)
+
+    def _write_header(
+        self, sheet: gspread.Worksheet, change: layout.HeaderChange, width: int, fresh: bool
+    ) -> None:
+        requests = layout.header_requests(sheet.id, width, change, freeze=fresh)
+        self._open().batch_update({"requests": requests})
+        log.info(
+            "sheet.header_written",
+            destination=self.name,
+            sheet_id=sheet.id,
+            columns=len(change.names),
+        )
+
+    def _read_header_and_ids(self, sheet: gspread.Worksheet) -> tuple[list[str], list, int]:
+        letter = self._id_columns.get(sheet.title, "A")
+        self._reads.take(1, MAX_PACING_WAIT, self._what())
+        head, ids = sheet.batch_get(["1:1", f"{letter}2:{letter}"])
+        header = [str(v).strip() for v in (head[0] if head else [])]
+        width = layout.column_count_of(head.range) or sheet.col_count
+        if "lead_id" in header and layout.column_letter(header.index("lead_id")) != letter:
+            letter = layout.column_letter(header.index("lead_id"))
+            self._reads.take(1, MAX_PACING_WAIT, self._what())
+            ids = sheet.get(f"{letter}2:{letter}")
+        self._id_columns[sheet.title] = letter
+        return header, list(ids), width
+
+    def _append(self, sheet: gspread.Worksheet, header: list[str], new: list[ScoredLead]) -> None:
+        rows = [layout.row_for(header, layout.lead_values(i.lead, i.score, self._tz)) for i in new]
+        sheet.append_rows(
+            rows, value_input_option="RAW", insert_data_option="INSERT_ROWS", table_range="A1"
+        )
+        log.info("sheet.rows_appended", destination=self.name, sheet_id=sheet.id, rows=len(rows))
+
+    def _update_scores(
+        self, sheet: gspread.Worksheet, header: list[str], changed: list[tuple[int, ScoredLead]]
+    ) -> None:
+        data: list[dict[str, Any]] = []
+        for row, item in changed:
+            data.extend(layout.score_cells(header, row, item.score))
+        sheet.batch_update(data, raw=True)
+        log.info(
+            "sheet.scores_updated", destination=self.name, sheet_id=sheet.id, rows=len(changed)
+        )
+
+    # -- spreadsheet and worksheets ----------------------------------------------------
+    def _open(self) -> gspread.Spreadsheet:
+        if self._book is None:
+            self._reads.take(1, MAX_PACING_WAIT, self._what())
+            key = load_key(self.settings.credentials.get_secret_value())
+            client = open_client(key, self.settings.api_url)
+            self._book = client.open_by_key(self.spreadsheet_id)
+        return self._book
+
+    def _sheet(self, title: str, questions: list[str]) -> gspread.Worksheet:
+        """The worksheet named `title`, created with its header when missing."""
+        if title in self._sheets:
+            return self._sheets[title]
+        book = self._open()
+        self._reads.take(1, MAX_PACING_WAIT, self._what())
+        existing = {ws.title: ws for ws in book.worksheets()}
+        sheet = existing.get(title) or self._create(book, title, questions, existing.values())
+        self._sheets[title] = sheet
+        return sheet
+
+    def _create(
+        self, book: gspread.Spreadsheet, title: str, questions: list[str], existing: Any
+    ) -> gspread.Worksheet:
+        header = [*layout.FIXED_COLUMNS, *questions, *layout.SCORE_COLUMNS]
+        taken = {ws.id for ws in existing}
+        sheet_id = random.randrange(1, 2**31 - 1)
+        while sheet_id in taken:
+            sheet_id = random.randrange(1, 2**31 - 1)
+        grid = {"rowCount": NEW_SHEET_ROWS, "columnCount": len(header)}
+        add = {
+            "addSheet": {
+                "properties": {"sheetId": sheet_id, "title": title, "gridProperties": grid}
+            }
+        }
+        change = layout.HeaderChange(0, tuple(header))
+        requests = [add, *layout.header_requests(sheet_id, len(header), change, freeze=True)]
+        self._writes.take(1, MAX_PACING_WAIT, self._what())
+        reply = book.batch_update({"requests": requests})
+        log.info("sheet.worksheet_created", destination=self.name, sheet_id=sheet_id)
+        properties = reply["replies"][0]["addSheet"]["properties"]
+        return gspread.Worksheet(book, properties, book.id, book.client)
+
+    def _what(self) -> str:
+        return f"destination {self.name} (spreadsheet {self.spreadsheet_id})"

@@ -1,0 +1,201 @@
+"""How the Google Sheets connector talks to Google: key, session, pacing, errors.
+
+`load_key` reads a service-account key from a file or from the JSON itself (as
+`${GOOGLE_SERVICE_ACCOUNT_JSON}` gives it). `open_client` builds a gspread
+client on google-auth's `AuthorizedSession`; when `api_url` is not Google's
+(emulators, tests) the session sends the Sheets calls there, so gspread itself
+is never patched. `MinuteBudget` keeps requests under a per-minute quota.
+`google_errors` maps gspread, google-auth and requests failures, once, into
+leadsync's error kinds, with messages that say what to do.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import gspread
+import requests
+from google.auth import exceptions as auth_exceptions
+from google.auth.transport.requests import AuthorizedSession
+from google.oauth2.service_account import Credentials
+
+from leadsync.errors import AuthError, PermanentError, RateLimited, TransientError
+
+GOOGLE_SHEETS_URL = "https://sheets.googleapis.com"
+# Least privilege: the Sheets scope is enough to read and write a sheet shared with us.
+SCOPES = ("https://www.googleapis.com/auth/spreadsheets",)
+# (connect, read) seconds; Sheets answers large appends within a few seconds.
+TIMEOUT = (5.0, 30.0)
+# Sheets quotas are per minute and "refill every minute" (Sheets API "Usage limits"); its 429
+# carries no Retry-After, so after one we wait a whole window.
+QUOTA_WINDOW_SECONDS = 60.0
+SERVICE = "google_sheets"
+KEY_FIELDS = ("client_email", "private_key", "token_uri")
+
+
+def load_key(credentials: str) -> dict[str, Any]:
+    """The service-account key from a path or from the key JSON itself; ValueError if unusable."""
+    text = credentials.strip()
+    if not text.startswith("{"):
+        path = Path(text).expanduser()
+        if not path.is_file():
+            raise ValueError(f"service-account key file {path} does not exist")
+        text = path.read_text(encoding="utf-8")
+    try:
+        info = json.loads(text)
+    except json.JSONDecodeError:
+        raise ValueError("the service-account key is not valid JSON") from None
+    if not isinstance(info, dict) or info.get("type") != "service_account":
+        raise ValueError(
+            'the key is not a service-account key (its "type" must be service_account)'
+        )
+    missing = [name for name in KEY_FIELDS if not info.get(name)]
+    if missing:
+        raise ValueError(f"the service-account key lacks {', '.join(missing)}")
+    return info
+
+
+class RebasedSession(AuthorizedSession):
+    """An AuthorizedSession that sends requests for Google's Sheets host to `api_url`."""
+
+    def __init__(self, credentials: Credentials, api_url: str):
+        super().__init__(credentials)
+        self.api_url = api_url.rstrip("/")
+
+    def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> requests.Response:
+        if url.startswith(GOOGLE_SHEETS_URL):
+            url = self.api_url + url[len(GOOGLE_SHEETS_URL) :]
+        return super().request(method, url, *args, **kwargs)
+
+
+def open_client(key: dict[str, Any], api_url: str = GOOGLE_SHEETS_URL) -> gspread.Client:
+    """A gspread client authenticated as the service account, talking to `api_url`."""
+    credentials = Credentials.from_service_account_info(key, scopes=SCOPES)
+    if api_url.rstrip("/") == GOOGLE_SHEETS_URL:
+        session: AuthorizedSession = AuthorizedSession(credentials)
+    else:
+        session = RebasedSession(credentials, api_url)
+    client = gspread.Client(auth=credentials, session=session)
+    client.set_timeout(TIMEOUT)
+    return client
+
+
+class MinuteBudget:
+    """At most `limit` requests in any `window` seconds, as Google counts its quotas.
+
+    A sliding log rather than a refilling bucket: a bucket allows a full burst on top
+    of its refill, which can exceed a per-minute quota.
+    """
+
+    def __init__(
+        self,
+        limit: int,
+        window: float = QUOTA_WINDOW_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
+        self.limit, self.window = limit, window
+        self._clock, self._sleep = clock, sleep
+        self._sent: deque[float] = deque()
+
+    def wait_time(self, count: int) -> float:
+        """Seconds until `count` more requests fit in the window."""
+        now = self._clock()
+        while self._sent and self._sent[0] <= now - self.window:
+            self._sent.popleft()
+        excess = len(self._sent) + min(count, self.limit) - self.limit
+        if excess <= 0:
+            return 0.0
+        return self._sent[excess - 1] + self.window - now
+
+    def take(self, count: int, max_wait: float, what: str) -> None:
+        """Waits for room for `count` requests, or raises RateLimited when that is too long."""
+        if count <= 0:
+            return
+        wait = self.wait_time(count)
+        if wait > max_wait:
+            raise RateLimited(f"{what}: holding back to stay under the quota", retry_after=wait)
+        if wait > 0:
+            self._sleep(wait)
+        now = self._clock()
+        self._sent.extend([now] * count)
+
+    def exhaust(self) -> None:
+        """Google said 429: count the window as full from now."""
+        now = self._clock()
+        self._sent = deque([now] * self.limit)
+
+
+def _api_error(exc: gspread.exceptions.APIError, sheet: str, account: str) -> Exception:
+    status = exc.response.status_code
+    error = exc.error if isinstance(exc.error, dict) else {}
+    message = str(error.get("message", ""))
+    if status == 429:
+        return RateLimited(
+            f"Sheets quota used up for {account} (spreadsheet {sheet})",
+            retry_after=QUOTA_WINDOW_SECONDS,
+        )
+    if status == 401:
+        return AuthError(
+            f"Google rejected the access token of {account}; check the service-account key "
+            "and run leadsync check",
+            service=SERVICE,
+        )
+    if status == 403 and "has not been used" in message:
+        return AuthError(
+            f"the Google Sheets API is disabled for the project of {account}; enable it in the "
+            "Cloud console",
+            service=SERVICE,
+        )
+    if status == 403:
+        return AuthError(f"share the sheet {sheet} with {account} as Editor", service=SERVICE)
+    if status == 404:
+        return AuthError(
+            f"spreadsheet {sheet} was not found; check [destinations] spreadsheet, and share "
+            f"it with {account} as Editor",
+            service=SERVICE,
+        )
+    if status in (408, 409) or status >= 500:
+        return TransientError(f"Sheets answered {status} for spreadsheet {sheet}")
+    if "Unable to parse range" in message or "already exists" in message:
+        # A person renamed or deleted the worksheet, or made it at the same moment: look again.
+        return TransientError(f"a worksheet of spreadsheet {sheet} changed under us ({status})")
+    # The API's message can quote cell values, so only its status travels on.
+    return PermanentError(f"Sheets refused a request to spreadsheet {sheet}: {error.get('status')}")
+
+
+@contextmanager
+def google_errors(spreadsheet_id: str, account: str) -> Iterator[None]:
+    """Re-raises whatever gspread, google-auth or requests raise as a leadsync error kind."""
+    try:
+        yield
+    except gspread.exceptions.APIError as exc:
+        raise _api_error(exc, spreadsheet_id, account) from exc
+    except PermissionError as exc:  # gspread's open_by_key turns a 403 into this
+        raise AuthError(
+            f"share the sheet {spreadsheet_id} with {account} as Editor", service=SERVICE
+        ) from exc
+    except gspread.exceptions.SpreadsheetNotFound as exc:
+        raise AuthError(
+            f"spreadsheet {spreadsheet_id} was not found; check [destinations] spreadsheet",
+            service=SERVICE,
+        ) from exc
+    except auth_exceptions.RefreshError as exc:
+        if getattr(exc, "retryable", False):
+            raise TransientError(f"Google's token endpoint failed for {account}") from exc
+        reason = str(exc.args[0]) if exc.args else "refused"
+        raise AuthError(
+            f"Google refused the service-account key of {account} ({reason}); create a new "
+            "key in the Cloud console and update [destinations] credentials",
+            service=SERVICE,
+        ) from exc
+    except (auth_exceptions.TransportError, requests.RequestException) as exc:
+        raise TransientError(
+            f"could not reach Google Sheets for spreadsheet {spreadsheet_id}: {type(exc).__name__}"
+        ) from exc
