@@ -39,7 +39,7 @@ TRANSIENT_CODES = {"SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_IOERR", "SQLITE_FULL"
 
 def encode_time(value: datetime) -> str:
     """Fixed-width UTC text ("2026-11-20T10:00:00.000000+00:00") that sorts by time."""
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
+    return value.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 def decode_time(value: str) -> datetime:
