@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from connectors import hubspot
+from leadsync.emulators.background import Fault
 from leadsync.emulators.hubspot import HubSpotEmulator
 from leadsync.errors import AuthError, ConfigError, PermanentError, RateLimited, TransientError
 from tests.connector_harnesses import make_lead, scored
@@ -49,7 +50,17 @@ def test_our_properties_are_created_once_with_the_lead_id_unique(emu, connect):
     properties = emu.properties()
     assert properties["leadsync_lead_id"]["hasUniqueValue"] is True
     assert properties["leadsync_mql"]["type"] == "bool"
+    assert emu.request_counts["POST /crm/v3/properties/contacts/batch/create"] == 1
+    assert emu.request_counts["POST /crm/v3/properties/contacts"] == 0
+
+
+def test_properties_the_batch_did_not_make_are_made_one_by_one(emu, connect):
+    emu.inject(Fault(400, "{}", path="/crm/v3/properties/contacts/batch/create"))
+
+    connect().ensure_ready()
+
     assert emu.request_counts["POST /crm/v3/properties/contacts"] == 6
+    assert {"leadsync_score", "leadsync_campaign"} <= emu.properties().keys()
 
 
 def test_missing_mapped_property_and_mql_stage_are_reported_with_their_key_path(emu, connect):
@@ -179,7 +190,7 @@ def test_429s_wait_as_long_as_hubspot_says(emu, connect, throttle, wait):
 
 
 def test_the_rolling_window_of_the_portal_is_honoured(emu, connect):
-    emu.burst_limit = 7  # the first delivery takes 1 read, 6 property creations and 1 upsert
+    emu.burst_limit = 2  # the first delivery takes 1 read, 1 property creation and 1 upsert
 
     with pytest.raises(RateLimited) as caught:
         connect().deliver([scored(make_lead(1), 70)])

@@ -144,3 +144,18 @@ def test_injected_failures_are_served_in_order_then_clear(emu, api):
     assert "text/html" in first.headers["Content-Type"]
     assert second.json()["policyName"] == "DAILY"
     assert api("GET", "/crm/v3/properties/contacts").status_code == 200
+
+
+def test_batch_property_creation_reports_what_it_could_not_make(api):
+    make = {"label": "L", "type": "string", "fieldType": "text", "groupName": "contactinformation"}
+
+    response = api(
+        "POST",
+        "/crm/v3/properties/contacts/batch/create",
+        {"inputs": [{**make, "name": "fresh_one"}, {**make, "name": "email"}]},
+    )
+
+    assert response.status_code == 207
+    body = response.json()
+    assert [p["name"] for p in body["results"]] == ["fresh_one"]
+    assert body["errors"][0]["category"] == "OBJECT_ALREADY_EXISTS"

@@ -144,6 +144,7 @@ class HubSpotEmulator(BackgroundServer):
     def routes(self, app: web.Application) -> None:
         app.router.add_get("/crm/v3/properties/contacts", self._list_properties)
         app.router.add_post("/crm/v3/properties/contacts", self._create_property)
+        app.router.add_post("/crm/v3/properties/contacts/batch/create", self._create_properties)
         app.router.add_post(UPSERT_PATH, self._batch_upsert)
         app.router.add_post("/crm/v3/objects/contacts", self._create_contact)
 
@@ -236,6 +237,28 @@ class HubSpotEmulator(BackgroundServer):
         except Rejected as exc:
             return _error(exc.status, exc.message, exc.category, **exc.extra)
         return web.json_response(created, status=201)
+
+    async def _create_properties(self, request: web.Request) -> web.Response:
+        """Batch create: what can be made is made; the rest come back as errors (207)."""
+        try:
+            inputs = (await self._json(request)).get("inputs")
+            if not isinstance(inputs, list) or not inputs:
+                raise Rejected(400, "Invalid input JSON: inputs is required", "VALIDATION_ERROR")
+        except Rejected as exc:
+            return _error(exc.status, exc.message, exc.category, **exc.extra)
+        results, errors = [], []
+        for spec in inputs:
+            try:
+                with self._state:
+                    results.append(self.portal.create_property(spec))
+            except Rejected as exc:
+                name = str(spec.get("name", "")) if isinstance(spec, dict) else ""
+                errors.append({"status": "error", "category": exc.category,
+                               "message": exc.message, "context": {"name": [name]}})  # fmt: skip
+        body: dict[str, Any] = {"status": "COMPLETE", "results": results}
+        if errors:
+            body.update(errors=errors, numErrors=len(errors))
+        return web.json_response(body, status=207 if errors else 201)
 
     async def _batch_upsert(self, request: web.Request) -> web.Response:
         started = datetime.now(UTC)
