@@ -286,8 +286,10 @@ class GoogleSheetsConnector:
             return self._sheets[title]
         book = self._open()
         self._reads.take(1, MAX_PACING_WAIT, self._what())
-        existing = {ws.title: ws for ws in book.worksheets()}
-        sheet = existing.get(title) or self._create(book, title, questions, existing.values())
+        # Sheets titles are unique regardless of case: "leads" is the tab "Leads" asks for.
+        existing = {ws.title.casefold(): ws for ws in book.worksheets()}
+        found = existing.get(title.casefold())
+        sheet = found or self._create(book, title, questions, existing.values())
         self._sheets[title] = sheet
         return sheet
 

@@ -310,6 +310,19 @@ def test_worksheet_deleted_by_a_person_is_made_again(emu, make, key):
     assert [r["lead_id"] for r in rows(emu)] == ["100002"]
 
 
+def test_existing_worksheet_is_found_whatever_its_case(emu, make):
+    emu.create_spreadsheet("lower", worksheets=["leads"], shared_with=[ACCOUNT])
+    make(spreadsheet="lower").deliver([scored(lead(1))])
+    assert emu.worksheet_titles("lower") == ["leads"]
+    assert len(emu.values("lower", "leads")) == 2
+
+
+def test_unreachable_api_is_transient(make):
+    connector = make(api_url="http://127.0.0.1:9")  # the discard port: nothing listens
+    with pytest.raises(TransientError, match="could not reach Google Sheets"):
+        connector.ensure_ready()
+
+
 def test_header_without_lead_id_is_refused(emu, make):
     emu.create_spreadsheet("bad", worksheets=["Leads"], shared_with=[ACCOUNT])
     emu.set_cell("bad", "Leads", "A1", "Name")

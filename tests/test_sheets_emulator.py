@@ -159,6 +159,17 @@ def test_append_inserts_rows_after_the_table(emu, book):
     assert [r[0] for r in emu.values(BOOK, "Leads")] == ["lead_id", "1", "2", "3", "4"]
 
 
+def test_append_to_a_cell_finds_the_table_in_its_column(emu, book):
+    """Appending to A1 lands below the table at A1; to an empty column it lands at the top."""
+    ws = book.worksheet("Leads")
+    ws.update([["id", "name", "", "Status"], ["1", "a", "", "called"], ["2"]], "A1")
+    answer = ws.append_rows([["3", "c"]], table_range="A1", insert_data_option="INSERT_ROWS")
+    assert answer["tableRange"] == "Leads!A1:B3"
+    assert answer["updates"]["updatedRange"] == "Leads!A4:B4"
+    answer = ws.append_rows([["note"]], table_range="C1")
+    assert answer["updates"]["updatedRange"] == "Leads!C1"
+
+
 def test_grid_limits_like_the_real_api(emu, book):
     """A write starting outside the grid fails; one starting inside grows the grid."""
     ws = book.add_worksheet("Small", rows=3, cols=2)
