@@ -1,8 +1,8 @@
 """A second process on a SQLite store, for tests/test_store_sqlite.py.
 
 `python tests/store_child.py write URL BATCHES` adds batches of 32 notifications
-and prints each batch's lead ids on one line only after `add_notifications`
-returned, so every printed id is one the store acknowledged; the test kills it
+and prints each batch's lead ids on one line ("acked 0-0 0-1 ...") only after
+`add_notifications` returned, so every printed id is one the store acknowledged; the test kills it
 with SIGKILL mid-flight. `read URL` prints what it sees as JSON; `add URL ID`
 adds one notification.
 """
@@ -22,7 +22,7 @@ def write(url: str, batches: int) -> None:
     for number in range(batches):  # bounded, in case the test that should kill us died
         ids = [f"{number}-{i}" for i in range(32)]
         store.add_notifications([Notification(lead_id, "p1") for lead_id in ids])
-        print(" ".join(ids), flush=True)
+        print("acked", *ids, flush=True)
 
 
 def read(url: str) -> None:

@@ -314,7 +314,7 @@ def test_add_events_is_idempotent_by_id_and_returns_the_new_ones(store):
 
 def test_events_for_group_by_lead_oldest_first(store):
     later = Event("e1", "webinar_attended", T0 + timedelta(days=1), "1")
-    earlier = Event("e2", "email_open", T0, "1", "ann@example.com")
+    earlier = Event("e2", "email_open", T0, "1", "Ann@Example.com")
     other = Event("e3", "site_visit", T0, "2")
     store.add_events([later, other, earlier])
     assert store.events_for(["1", "2", "3"]) == {"1": [earlier, later], "2": [other]}

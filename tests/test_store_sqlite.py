@@ -32,22 +32,32 @@ def child(*args: str, **popen) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, str(CHILD), *args], text=True, **popen)
 
 
+def acknowledged(lines: list[str]) -> set[str]:
+    """Lead ids of the whole "acked ..." lines the child printed (a cut last line is not one)."""
+    whole = [line for line in lines if line.startswith("acked ") and line.endswith("\n")]
+    return {lead_id for line in whole for lead_id in line.split()[1:]}
+
+
 def test_every_acknowledged_notification_survives_sigkill(tmp_path):
     url = f"sqlite:///{tmp_path / 'leads.db'}"
     writer = child("write", url, "20000", stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    acked: list[str] = []
+    lines: list[str] = []
     try:
         for line in writer.stdout:
-            acked.append(line)
-            if len(acked) == 40:
+            lines.append(line)
+            if len(acknowledged(lines)) == 40 * 32:
                 writer.send_signal(signal.SIGKILL)  # it is busy writing the next batches
                 break
-        rest, errors = writer.communicate(timeout=30)
+        # Read the rest through the same buffered file (communicate() would skip its buffer).
+        lines += writer.stdout.readlines()
+        errors = writer.stderr.read()
+        writer.wait(timeout=30)
     finally:
         writer.kill()
+        writer.stdout.close()
+        writer.stderr.close()
     assert writer.returncode == -signal.SIGKILL, errors
-    acked += rest.splitlines(keepends=True)
-    acked_ids = {i for line in acked if line.endswith("\n") for i in line.split()}
+    acked_ids = acknowledged(lines)
     assert len(acked_ids) >= 40 * 32
     store = open_store(url)
     stored = {note.lead_id for note in store.pending_notifications(10**6)}
@@ -65,6 +75,7 @@ def test_connections_use_wal_full_sync_and_foreign_keys(tmp_path):
             assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
             assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
             assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+        assert reader.execute("PRAGMA query_only").fetchone()[0] == 1
     store.close()
 
 
@@ -134,6 +145,12 @@ def test_sqlite_urls_name_relative_and_absolute_files(tmp_path, monkeypatch):
     store.migrate()
     store.close()
     assert (tmp_path / "data" / "leads.db").is_file()
+
+
+def test_a_file_that_is_not_a_database_is_a_config_error(tmp_path):
+    (tmp_path / "leads.db").write_bytes(b"these are not the leads you are looking for" * 100)
+    with pytest.raises(ConfigError, match="cannot open SQLite database"):
+        open_store(f"sqlite:///{tmp_path / 'leads.db'}")
 
 
 @pytest.mark.parametrize("url", ["sqlite:///missing/leads.db", "sqlite:///:memory:"])

@@ -15,6 +15,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
+import structlog
+
 from leadsync.abc import ScoreUpdate, Store
 from leadsync.models import (
     Checkpoint,
@@ -30,6 +32,8 @@ from leadsync.store import schema
 from leadsync.store.postgres_outbox import PostgresOutbox
 from leadsync.store.postgres_pool import ROWS, Connection, PostgresPool, column
 from leadsync.store.rows import first_of_each, score_changes
+
+log = structlog.get_logger(__name__)
 
 # Lock keys are (namespace, hash); the namespace keeps ours apart from other applications'.
 MIGRATION_LOCK = "SELECT pg_advisory_xact_lock(hashtext('leadsync.migrate'), hashtext(%s))"
@@ -63,6 +67,7 @@ class PostgresStore(PostgresOutbox, Store):
                     "INSERT INTO schema_version (version, name, applied_at) VALUES (%s, %s, %s)",
                     (migration.version, migration.name, utcnow()),
                 )
+                log.info("store.migrated", backend="postgres", version=migration.version)
 
     def close(self) -> None:
         self._db.close()

@@ -28,7 +28,7 @@ from leadsync.store.rows import Rows
 POOL_SIZE = 8
 
 # How long a method waits for a free connection (or for the server) before TransientError.
-POOL_TIMEOUT = timedelta(seconds=15)
+POOL_TIMEOUT = timedelta(seconds=10)
 
 
 def decode_time(value: datetime) -> datetime:

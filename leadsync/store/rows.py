@@ -160,7 +160,7 @@ class Rows:
         return {
             "id": event.id,
             "lead_id": event.lead_id,
-            "email": event.email.lower(),
+            "email": event.email,
             "type": event.type,
             "at": self.time(event.at),
             "received_at": self.time(now),

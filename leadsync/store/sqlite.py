@@ -17,6 +17,8 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import structlog
+
 from leadsync.abc import ScoreUpdate, Store
 from leadsync.models import (
     Checkpoint,
@@ -32,6 +34,8 @@ from leadsync.store import schema
 from leadsync.store.rows import first_of_each, score_changes
 from leadsync.store.sqlite_file import BUSY_TIMEOUT, ROWS, SQLiteFile, encode_time, id_list
 from leadsync.store.sqlite_outbox import SQLiteOutbox
+
+log = structlog.get_logger(__name__)
 
 
 class SQLiteStore(SQLiteOutbox, Store):
@@ -56,6 +60,7 @@ class SQLiteStore(SQLiteOutbox, Store):
                     "INSERT INTO schema_version (version, name, applied_at) VALUES (?, ?, ?)",
                     (migration.version, migration.name, encode_time(utcnow())),
                 )
+                log.info("store.migrated", backend="sqlite", version=migration.version)
 
     def close(self) -> None:
         self._db.close()

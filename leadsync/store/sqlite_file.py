@@ -64,22 +64,29 @@ class SQLiteFile:
         self._readers_lock = threading.Lock()
         self._idle_readers: list[sqlite3.Connection] = []
         self._closed = False
-        with self.mapped_errors():
-            self._writer = self._connect()
-            mode = self._writer.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-        if mode != "wal":
-            self._writer.close()
-            raise ConfigError(
-                [
-                    Problem(
-                        "store.url",
-                        f"SQLite cannot use WAL on {path} (journal mode {mode})",
-                        "put the database on a local disk",
-                    )
-                ]  # fmt: skip
-            )
+        self._writer = self._open_file()
 
-    def _connect(self) -> sqlite3.Connection:
+    def _open_file(self) -> sqlite3.Connection:
+        """The writer connection, the file switched to WAL; ConfigError when that cannot be."""
+        fix = "check the path in store.url, its permissions and its disk"
+        try:
+            with self.mapped_errors():
+                conn = self._connect()
+                try:
+                    mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+                except BaseException:
+                    conn.close()
+                    raise
+        except sqlite3.DatabaseError as exc:  # cannot open, read-only, not a database
+            problem = Problem("store.url", f"cannot open SQLite database {self.path}: {exc}", fix)
+            raise ConfigError([problem]) from exc
+        if mode != "wal":
+            conn.close()
+            problem = Problem("store.url", f"SQLite cannot use WAL on {self.path} ({mode})", fix)
+            raise ConfigError([problem])
+        return conn
+
+    def _connect(self, *, query_only: bool = False) -> sqlite3.Connection:
         conn = sqlite3.connect(
             self.path,
             timeout=self._busy_timeout.total_seconds(),
@@ -90,6 +97,8 @@ class SQLiteFile:
         conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout.total_seconds() * 1000)}")
         conn.execute("PRAGMA synchronous = FULL")
         conn.execute("PRAGMA foreign_keys = ON")
+        if query_only:  # a write slipped into a read() would bypass the writer lock
+            conn.execute("PRAGMA query_only = ON")
         return conn
 
     @contextmanager
@@ -125,9 +134,11 @@ class SQLiteFile:
                 conn.execute("BEGIN")
                 yield conn
             finally:
-                if conn.in_transaction:
-                    conn.execute("COMMIT")
-                self._give_back(conn)
+                try:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")  # ends the snapshot; nothing was written
+                finally:
+                    self._give_back(conn)
 
     def _open_writer(self) -> sqlite3.Connection:
         if self._closed:
@@ -140,7 +151,7 @@ class SQLiteFile:
                 raise RuntimeError(f"the SQLite store {self.path} is closed")
             if self._idle_readers:
                 return self._idle_readers.pop()
-        return self._connect()
+        return self._connect(query_only=True)
 
     def _give_back(self, conn: sqlite3.Connection) -> None:
         with self._readers_lock:
