@@ -301,9 +301,7 @@ def test_worksheet_per_form(emu, make):
 def test_worksheet_deleted_by_a_person_is_made_again(emu, make, key):
     connector = make()
     connector.deliver([scored(lead(1))])
-    with emu.state.lock:
-        book = emu.state.books[BOOK]
-        book.sheets = [s for s in book.sheets if s.title != "Leads"]
+    emu.delete_worksheet(BOOK, "Leads")
     with pytest.raises(TransientError):
         connector.deliver([scored(lead(2))])
     connector.deliver([scored(lead(2))])

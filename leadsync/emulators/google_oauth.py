@@ -16,7 +16,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
@@ -94,16 +94,16 @@ def _b64decode(part: str) -> bytes:
     return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
 
 
-@dataclass
 class TokenAuthority:
     """Service-account public keys in, access tokens out; thread-safe."""
 
-    token_lifetime: int = 3600
-    wall_clock: Callable[[], float] = time.time
-    _keys: dict[str, tuple[str, Any]] = field(default_factory=dict)
-    _tokens: dict[str, AccessToken] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-    issued: int = 0
+    def __init__(self, token_lifetime: int = 3600, wall_clock: Callable[[], float] = time.time):
+        self.token_lifetime = token_lifetime
+        self.wall_clock = wall_clock
+        self.issued = 0  # how many access tokens were handed out
+        self._keys: dict[str, tuple[str, Any]] = {}
+        self._tokens: dict[str, AccessToken] = {}
+        self._lock = threading.Lock()
 
     def register(self, email: str, key_id: str, public_pem: bytes) -> None:
         """Accepts assertions signed by this key for `email` (a key created in the console)."""

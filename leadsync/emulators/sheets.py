@@ -36,7 +36,7 @@ from leadsync.emulators import sheets_a1 as a1
 from leadsync.emulators import sheets_batch
 from leadsync.emulators.google_oauth import DEFAULT_ACCOUNT, TokenAuthority
 from leadsync.emulators.sheets_api import Fault, Quota, RequestRecord, SheetsApi, SheetsState
-from leadsync.emulators.sheets_control import add_control_routes
+from leadsync.emulators.sheets_control import ControlApi
 from leadsync.emulators.sheets_grid import Spreadsheet, Worksheet, make_cell
 
 __all__ = ["SheetsEmulator", "RequestRecord", "main"]
@@ -89,7 +89,7 @@ class SheetsEmulator:
         asyncio.set_event_loop(loop)
         app = web.Application(client_max_size=32 * 1024 * 1024)
         SheetsApi(self.state).add_routes(app)
-        add_control_routes(app, self)
+        ControlApi(self).add_routes(app)
         runner = web.AppRunner(app, access_log=None)
         try:
             loop.run_until_complete(runner.setup())
@@ -251,6 +251,12 @@ class SheetsEmulator:
                 ],
             }
             sheets_batch.HANDLERS["sortRange"](self._book(spreadsheet_id), body)
+
+    def delete_worksheet(self, spreadsheet_id: str, worksheet: str) -> None:
+        """Deletes a tab, as a person tidying up the spreadsheet might."""
+        with self.state.lock:
+            book = self._book(spreadsheet_id)
+            book.sheets.remove(self._sheet(spreadsheet_id, worksheet))
 
     # -- how the service behaves ------------------------------------------------------
     def set_quota(

@@ -4,7 +4,8 @@ The same controls `SheetsEmulator` offers in-process, for tests that run
 leadsync as a subprocess and for `leadsync demo`: create spreadsheets and
 service-account keys, share, read what a person sees, make a person's edits,
 change quotas, inject faults, read request counters. JSON in, JSON out;
-worksheet titles travel as the `worksheet` query parameter.
+worksheet titles travel as the `worksheet` query parameter. An unknown
+spreadsheet or worksheet answers 404, a bad argument 400.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
 
 PREFIX = "/_emulator"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+OK: dict[str, Any] = {}
 
 
 async def _json(request: web.Request) -> dict[str, Any]:
@@ -32,8 +34,6 @@ async def _json(request: web.Request) -> dict[str, Any]:
 
 
 def _guarded(handler: Handler) -> Handler:
-    """Unknown spreadsheets or worksheets answer 404, bad arguments 400 (not a 500 page)."""
-
     async def run(request: web.Request) -> web.StreamResponse:
         try:
             return await handler(request)
@@ -45,21 +45,41 @@ def _guarded(handler: Handler) -> Handler:
     return run
 
 
-def add_control_routes(app: web.Application, emu: SheetsEmulator) -> None:
-    """Adds every control endpoint of `emu` to `app`."""
+class ControlApi:
+    """aiohttp handlers that call the in-process controls of one emulator."""
 
-    async def service_account(request: web.Request) -> web.Response:
-        body = await _json(request)
-        return web.json_response(emu.service_account(**body))
+    def __init__(self, emu: SheetsEmulator):
+        self.emu = emu
 
-    async def delete_key(request: web.Request) -> web.Response:
-        emu.delete_key(request.match_info["email"])
-        return web.json_response({})
+    def add_routes(self, app: web.Application) -> None:
+        routes = [
+            ("POST", "/service_accounts", self.service_account),
+            ("DELETE", "/service_accounts/{email}", self.delete_key),
+            ("POST", "/spreadsheets", self.create),
+            ("POST", "/spreadsheets/{id}/{action:share|unshare}", self.sharing),
+            ("GET", "/spreadsheets/{id}/values", self.values),
+            ("GET", "/spreadsheets/{id}/cell", self.cell),
+            ("POST", "/spreadsheets/{id}/edits", self.edit),
+            ("POST", "/quota", self.quota),
+            ("POST", "/quota/reset", self.reset_quota),
+            ("POST", "/faults", self.faults),
+            ("GET", "/stats", self.stats),
+            ("POST", "/tokens/expire", self.expire),
+        ]
+        for method, path, handler in routes:
+            app.router.add_route(method, PREFIX + path, _guarded(handler))
 
-    async def create(request: web.Request) -> web.Response:
+    async def service_account(self, request: web.Request) -> web.Response:
+        return web.json_response(self.emu.service_account(**await _json(request)))
+
+    async def delete_key(self, request: web.Request) -> web.Response:
+        self.emu.delete_key(request.match_info["email"])
+        return web.json_response(OK)
+
+    async def create(self, request: web.Request) -> web.Response:
         body = await _json(request)
         try:
-            book_id = emu.create_spreadsheet(
+            book_id = self.emu.create_spreadsheet(
                 body.get("id"),
                 body.get("title", "Leads"),
                 body.get("worksheets", ["Sheet1"]),
@@ -69,54 +89,61 @@ def add_control_routes(app: web.Application, emu: SheetsEmulator) -> None:
             raise web.HTTPConflict(text=str(exc)) from None
         return web.json_response({"id": book_id})
 
-    async def sharing(request: web.Request) -> web.Response:
-        body = await _json(request)
-        book_id, action = request.match_info["id"], request.match_info["action"]
-        (emu.share if action == "share" else emu.unshare)(book_id, body["email"])
-        return web.json_response({})
+    async def sharing(self, request: web.Request) -> web.Response:
+        email = (await _json(request))["email"]
+        book_id = request.match_info["id"]
+        if request.match_info["action"] == "share":
+            self.emu.share(book_id, email)
+        else:
+            self.emu.unshare(book_id, email)
+        return web.json_response(OK)
 
-    async def values(request: web.Request) -> web.Response:
+    async def values(self, request: web.Request) -> web.Response:
         book_id, worksheet = request.match_info["id"], request.query["worksheet"]
         return web.json_response(
             {
-                "values": emu.values(book_id, worksheet),
-                "grid": list(emu.grid_size(book_id, worksheet)),
-                "worksheets": emu.worksheet_titles(book_id),
+                "values": self.emu.values(book_id, worksheet),
+                "grid": list(self.emu.grid_size(book_id, worksheet)),
+                "worksheets": self.emu.worksheet_titles(book_id),
             }
         )
 
-    async def cell(request: web.Request) -> web.Response:
+    async def cell(self, request: web.Request) -> web.Response:
         book_id, worksheet = request.match_info["id"], request.query["worksheet"]
-        return web.json_response(emu.cell(book_id, worksheet, request.query["cell"]))
+        return web.json_response(self.emu.cell(book_id, worksheet, request.query["cell"]))
 
-    async def edit(request: web.Request) -> web.Response:
+    async def edit(self, request: web.Request) -> web.Response:
+        """A person's edit: {"action": "set_cell" | "add_column" | "sort_rows" | ...}."""
         body = await _json(request)
         book_id, worksheet = request.match_info["id"], request.query["worksheet"]
         action = body.pop("action", "")
         if action == "set_cell":
-            emu.set_cell(book_id, worksheet, body["cell"], body["value"])
-            return web.json_response({})
-        if action == "add_column":
-            return web.json_response({"column": emu.add_column(book_id, worksheet, body["name"])})
-        if action == "sort_rows":
-            emu.sort_rows(book_id, worksheet, body["column"], bool(body.get("descending")))
-            return web.json_response({})
-        raise web.HTTPBadRequest(text="action must be set_cell, add_column or sort_rows")
-
-    async def quota(request: web.Request) -> web.Response:
-        body = await _json(request)
-        if request.match_info.get("reset"):
-            emu.reset_quota()
+            self.emu.set_cell(book_id, worksheet, body["cell"], body["value"])
+        elif action == "add_column":
+            letter = self.emu.add_column(book_id, worksheet, body["name"])
+            return web.json_response({"column": letter})
+        elif action == "sort_rows":
+            self.emu.sort_rows(book_id, worksheet, body["column"], bool(body.get("descending")))
+        elif action == "delete_worksheet":
+            self.emu.delete_worksheet(book_id, worksheet)
         else:
-            emu.set_quota(**body)
-        return web.json_response({})
+            raise ValueError("action must be set_cell, add_column, sort_rows or delete_worksheet")
+        return web.json_response(OK)
 
-    async def faults(request: web.Request) -> web.Response:
-        emu.fail_next(**(await _json(request)))
-        return web.json_response({})
+    async def quota(self, request: web.Request) -> web.Response:
+        self.emu.set_quota(**await _json(request))
+        return web.json_response(OK)
 
-    async def stats(request: web.Request) -> web.Response:
-        log = emu.requests()
+    async def reset_quota(self, request: web.Request) -> web.Response:
+        self.emu.reset_quota()
+        return web.json_response(OK)
+
+    async def faults(self, request: web.Request) -> web.Response:
+        self.emu.fail_next(**await _json(request))
+        return web.json_response(OK)
+
+    async def stats(self, request: web.Request) -> web.Response:
+        log = self.emu.requests()
         return web.json_response(
             {
                 "reads": sum(r.kind == "read" for r in log),
@@ -125,22 +152,6 @@ def add_control_routes(app: web.Application, emu: SheetsEmulator) -> None:
             }
         )
 
-    async def expire(request: web.Request) -> web.Response:
-        emu.expire_tokens()
-        return web.json_response({})
-
-    routes = [
-        ("POST", "/service_accounts", service_account),
-        ("DELETE", "/service_accounts/{email}", delete_key),
-        ("POST", "/spreadsheets", create),
-        ("POST", "/spreadsheets/{id}/{action:share|unshare}", sharing),
-        ("GET", "/spreadsheets/{id}/values", values),
-        ("GET", "/spreadsheets/{id}/cell", cell),
-        ("POST", "/spreadsheets/{id}/edits", edit),
-        ("POST", "/quota{reset:(/reset)?}", quota),
-        ("POST", "/faults", faults),
-        ("GET", "/stats", stats),
-        ("POST", "/tokens/expire", expire),
-    ]
-    for method, path, handler in routes:
-        app.router.add_route(method, PREFIX + path, _guarded(handler))
+    async def expire(self, request: web.Request) -> web.Response:
+        self.emu.expire_tokens()
+        return web.json_response(OK)
