@@ -116,9 +116,7 @@ class SQLiteStore(SQLiteOutbox, Store):
         now = utcnow()
         with self._db.write() as conn:
             ids = id_list([lead.id for lead in leads])
-            stored = {row[0] for row in conn.execute(
-                "SELECT id FROM leads WHERE id IN (SELECT value FROM json_each(?))", (ids,)
-            )}  # fmt: skip
+            stored = existing_ids(conn, "leads", ids)
             new = [lead for lead in leads if lead.id not in stored]
             conn.executemany(
                 "INSERT INTO leads (id, page_id, form_id, created_time, email, payload, stored_at)"
@@ -280,10 +278,7 @@ class SQLiteStore(SQLiteOutbox, Store):
         now = utcnow()
         params = [ROWS.event_params(event, now) for event in events]
         with self._db.write() as conn:
-            known = {row[0] for row in conn.execute(
-                "SELECT id FROM events WHERE id IN (SELECT value FROM json_each(?))",
-                (id_list([event.id for event in events]),),
-            )}  # fmt: skip
+            known = existing_ids(conn, "events", id_list([event.id for event in events]))
             conn.executemany(
                 "INSERT INTO events (id, lead_id, email, type, at, received_at)"
                 " VALUES (:id, :lead_id, :email, :type, :at, :received_at)",
@@ -340,6 +335,13 @@ class SQLiteStore(SQLiteOutbox, Store):
     def set_meta(self, key: str, value: str) -> None:
         with self._db.write() as conn:
             conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+
+def existing_ids(conn: sqlite3.Connection, table: str, ids: str) -> set[str]:
+    """Which of the ids (a JSON list) `table` already holds; read inside the write lock."""
+    # `table` is one of our table names, never input.
+    query = f"SELECT id FROM {table} WHERE id IN (SELECT value FROM json_each(?))"
+    return {row[0] for row in conn.execute(query, (ids,))}
 
 
 def statements(script: str) -> list[str]:
