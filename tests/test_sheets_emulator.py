@@ -296,6 +296,8 @@ def test_http_controls_for_subprocesses(emu):
     assert seen.json()["values"] == [["lead_id", "Status"]]
     stats = requests.get(f"{base}/stats", timeout=5).json()
     assert stats["writes"] == 1
+    page = requests.get(f"{base}/spreadsheets/ctl", timeout=5).text
+    assert "<td>lead_id</td><td>Status</td>" in page
     missing = requests.get(f"{base}/spreadsheets/nope/values", params={"worksheet": "x"}, timeout=5)
     assert missing.status_code == 404
 

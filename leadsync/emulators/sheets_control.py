@@ -10,6 +10,7 @@ spreadsheet or worksheet answers 404, a bad argument 400.
 
 from __future__ import annotations
 
+import html
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
@@ -57,6 +58,7 @@ class ControlApi:
             ("DELETE", "/service_accounts/{email}", self.delete_key),
             ("POST", "/spreadsheets", self.create),
             ("POST", "/spreadsheets/{id}/{action:share|unshare}", self.sharing),
+            ("GET", "/spreadsheets/{id}", self.view),
             ("GET", "/spreadsheets/{id}/values", self.values),
             ("GET", "/spreadsheets/{id}/cell", self.cell),
             ("POST", "/spreadsheets/{id}/edits", self.edit),
@@ -107,6 +109,18 @@ class ControlApi:
                 "worksheets": self.emu.worksheet_titles(book_id),
             }
         )
+
+    async def view(self, request: web.Request) -> web.Response:
+        """Every tab as an HTML table: what a person would see when opening the sheet."""
+        book_id = request.match_info["id"]
+        parts = [f"<!DOCTYPE html><meta charset=utf-8><title>{html.escape(book_id)}</title>"]
+        for title in self.emu.worksheet_titles(book_id):
+            parts.append(f"<h2>{html.escape(title)}</h2><table border=1>")
+            for line in self.emu.values(book_id, title):
+                cells = "".join(f"<td>{html.escape(value)}</td>" for value in line)
+                parts.append(f"<tr>{cells}</tr>")
+            parts.append("</table>")
+        return web.Response(text="".join(parts), content_type="text/html")
 
     async def cell(self, request: web.Request) -> web.Response:
         book_id, worksheet = request.match_info["id"], request.query["worksheet"]
