@@ -17,6 +17,7 @@ time for a lead (the proposed `ScoredLead.external_id`, modelled here by
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Sequence
@@ -24,10 +25,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from connectors import hubspot, slack, webhook
+from connectors import google_sheets, hubspot, slack, webhook
 from leadsync.abc import Connector
 from leadsync.emulators.hubspot import HubSpotEmulator
 from leadsync.emulators.receivers import SlackReceiver, WebhookReceiver
+from leadsync.emulators.sheets import SheetsEmulator
 from leadsync.models import DeliveryResult, Lead, Reason, Score, ScoredLead
 
 # Faults every harness can inject, by name; the contract says which error kind each becomes.
@@ -110,6 +112,7 @@ class Harness:
     updates_in_place: ClassVar[bool] = True  # False: it announces once and never edits
     only_mql: ClassVar[bool] = False  # True: it holds nothing for a lead that is no MQL
     expected_wait: ClassVar[float]  # the retry_after the "rate_limit" fault must produce
+    faults: ClassVar[tuple[str, ...]] = FAULTS  # the faults it can inject
 
     def __init__(self) -> None:
         self._connectors: list[Any] = []
@@ -120,7 +123,9 @@ class Harness:
 
     def __exit__(self, *exc_info: object) -> None:
         for connector in self._connectors:
-            connector.close()
+            close = getattr(connector, "close", None)  # not part of the Connector protocol
+            if close is not None:
+                close()
         self.emulator.stop()
 
     def connector(self, **overrides: Any) -> Connector:
@@ -284,4 +289,59 @@ class SlackHarness(Harness):
         return [self.emulator.token]
 
 
-HARNESSES: list[type[Harness]] = [HubSpotHarness, WebhookHarness, BatchWebhookHarness, SlackHarness]
+class SheetsHarness(Harness):
+    """Google Sheets (connectors/google_sheets.py, its owner's emulator), through its public API."""
+
+    id = "google_sheets"
+    expected_wait = 60.0  # Sheets' quota is per minute and its 429s say nothing more
+    faults = ("auth", "rate_limit", "server_error", "rejected")  # no client timeout setting yet
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.emulator = SheetsEmulator()
+
+    def __enter__(self) -> Harness:
+        super().__enter__()
+        self.key = self.emulator.service_account()
+        account = self.key["client_email"]
+        self.book = self.emulator.create_spreadsheet(worksheets=("Leads",), shared_with=[account])
+        return self
+
+    def build(self, **overrides: Any) -> Any:
+        values = {"spreadsheet": self.book, "worksheet": "Leads", "api_url": self.emulator.url}
+        settings = {**values, "credentials": json.dumps(self.key), **overrides}
+        return google_sheets.build("sales-sheet", google_sheets.Settings(**settings))
+
+    def held(self, lead_id: str) -> Held:
+        header, *rows = self.emulator.values(self.book, "Leads") or [[]]
+        mine = [dict(zip(header, row, strict=False)) for row in rows if row[:1] == [lead_id]]
+        if not mine:
+            return Held(0)
+        return Held(len(mine), int(mine[-1]["score"]), mine[-1]["mql"] == "TRUE")
+
+    def delivery_requests(self) -> int:
+        return self.emulator.writes
+
+    def expected_requests(self, leads: int) -> int:
+        return 2  # a fresh sheet: its header row, then one append of every new lead
+
+    def inject(self, fault: str) -> None:
+        emu = self.emulator
+        {
+            "auth": lambda: emu.delete_key(self.key["client_email"]),
+            "rate_limit": lambda: emu.fail_next(status=429),
+            "server_error": lambda: emu.fail_next(status=500),
+            "rejected": lambda: emu.fail_next(status=400),
+        }[fault]()
+
+    def secrets(self) -> list[str]:
+        return [self.key["private_key"].splitlines()[1]]
+
+
+HARNESSES: list[type[Harness]] = [
+    SheetsHarness,
+    HubSpotHarness,
+    WebhookHarness,
+    BatchWebhookHarness,
+    SlackHarness,
+]

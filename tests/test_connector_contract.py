@@ -101,6 +101,8 @@ def test_a_lead_that_is_no_mql_is_shown_only_where_every_lead_is(harness: Harnes
 
 @pytest.mark.parametrize("fault", FAULTS)
 def test_each_fault_becomes_its_error_kind(harness: Harness, fault: str):
+    if fault not in harness.faults:
+        pytest.skip(f"{harness.id} cannot be given a {fault} fault yet")
     timeout = {"timeout": SHORT_TIMEOUT} if fault == "timeout" else {}
     connector = harness.connector(**timeout)
     batch = [scored(make_lead(1), 80)]
@@ -111,7 +113,7 @@ def test_each_fault_becomes_its_error_kind(harness: Harness, fault: str):
     assert isinstance(error, ERROR_KIND[fault]), repr(error)
     if fault == "rate_limit":
         assert error.retry_after == pytest.approx(harness.expected_wait)
-    if fault != "auth":  # everything but a revoked credential passes by itself
+    if fault not in ("auth", "rate_limit"):  # a connector may rightly hold back after a 429
         assert outcome(connector, batch) is None
         assert harness.held(batch[0].lead.id).copies == 1
 
