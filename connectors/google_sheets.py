@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from connectors import sheets_layout as layout
 from connectors.sheets_client import (
     GOOGLE_SHEETS_URL,
+    TIMEOUT,
     MinuteBudget,
     google_errors,
     load_key,
@@ -125,8 +126,10 @@ class GoogleSheetsConnector:
         *,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        timeout: tuple[float, float] = TIMEOUT,
     ):
         self.name = name
+        self._timeout = timeout
         self.settings = settings
         self.account: str = load_key(settings.credentials.get_secret_value())["client_email"]
         self._tz = ZoneInfo(settings.timezone)
@@ -276,7 +279,7 @@ class GoogleSheetsConnector:
         if self._book is None:
             self._reads.take(1, MAX_PACING_WAIT, self._what())
             key = load_key(self.settings.credentials.get_secret_value())
-            client = open_client(key, self.settings.api_url)
+            client = open_client(key, self.settings.api_url, self._timeout)
             self._book = client.open_by_key(self.spreadsheet_id)
         return self._book
 

@@ -30,7 +30,7 @@ from leadsync.errors import AuthError, PermanentError, RateLimited, TransientErr
 GOOGLE_SHEETS_URL = "https://sheets.googleapis.com"
 # Least privilege: the Sheets scope is enough to read and write a sheet shared with us.
 SCOPES = ("https://www.googleapis.com/auth/spreadsheets",)
-# (connect, read) seconds; Sheets answers large appends within a few seconds.
+# (connect, read) seconds; Sheets answers a 500-row append within a few seconds.
 TIMEOUT = (5.0, 30.0)
 # Sheets quotas are per minute and "refill every minute" (Sheets API "Usage limits"); its 429
 # carries no Retry-After, so after one we wait a whole window.
@@ -74,7 +74,11 @@ class RebasedSession(AuthorizedSession):
         return super().request(method, url, *args, **kwargs)
 
 
-def open_client(key: dict[str, Any], api_url: str = GOOGLE_SHEETS_URL) -> gspread.Client:
+def open_client(
+    key: dict[str, Any],
+    api_url: str = GOOGLE_SHEETS_URL,
+    timeout: tuple[float, float] = TIMEOUT,
+) -> gspread.Client:
     """A gspread client authenticated as the service account, talking to `api_url`."""
     credentials = Credentials.from_service_account_info(key, scopes=SCOPES)
     if api_url.rstrip("/") == GOOGLE_SHEETS_URL:
@@ -82,7 +86,7 @@ def open_client(key: dict[str, Any], api_url: str = GOOGLE_SHEETS_URL) -> gsprea
     else:
         session = RebasedSession(credentials, api_url)
     client = gspread.Client(auth=credentials, session=session)
-    client.set_timeout(TIMEOUT)
+    client.set_timeout(timeout)
     return client
 
 

@@ -73,12 +73,14 @@ def make(emu, key):
     """Builds connectors on a spreadsheet shared with the service account."""
     emu.create_spreadsheet(BOOK, worksheets=["Sheet1"], shared_with=[ACCOUNT])
 
-    def connector(clock: FakeClock | None = None, **overrides) -> GoogleSheetsConnector:
+    def connector(clock: FakeClock | None = None, timeout=None, **overrides):
         settings = {"spreadsheet": BOOK, "credentials": json.dumps(key), "api_url": emu.url}
         settings = Settings(**(settings | overrides))
-        if clock is None:
+        if clock is None and timeout is None:
             return build("sales", settings)
-        return GoogleSheetsConnector("sales", settings, clock=clock, sleep=clock.sleep)
+        clock = clock or FakeClock()
+        extra = {"timeout": timeout} if timeout else {}
+        return GoogleSheetsConnector("sales", settings, clock=clock, sleep=clock.sleep, **extra)
 
     return connector
 
@@ -241,6 +243,17 @@ def test_lost_reply_after_append_is_not_appended_twice(emu, make):
         connector.deliver([scored(lead(1)), scored(lead(2))])
     connector.deliver([scored(lead(1), points=90, revision=2), scored(lead(2))])
     assert [(r["lead_id"], r["score"]) for r in rows(emu)] == [("100001", "90"), ("100002", "25")]
+
+
+def test_timed_out_append_that_landed_is_not_appended_twice(emu, make):
+    """The reply never comes (client timeout) but the rows were written: no second row."""
+    connector = make(timeout=(2.0, 0.5))
+    connector.ensure_ready()
+    emu.fail_next(1, 503, kind="write", after_apply=True, delay=1.5)
+    with pytest.raises(TransientError, match="Timeout"):
+        connector.deliver([scored(lead(1))])
+    connector.deliver([scored(lead(1), points=66, revision=2)])
+    assert [(r["lead_id"], r["score"]) for r in rows(emu)] == [("100001", "66")]
 
 
 def test_crash_after_append_a_fresh_connector_finds_the_row(emu, make):
