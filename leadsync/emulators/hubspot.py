@@ -2,7 +2,8 @@
 
 It serves what the HubSpot connector and a naive script use, with HubSpot's
 shapes as its API reference documents them: private-app bearer tokens;
-`GET/POST /crm/v3/properties/contacts` (custom properties, `hasUniqueValue`);
+`GET/POST /crm/v3/properties/contacts` and `.../batch/create` (custom
+properties, `hasUniqueValue`; a batch makes what it can and answers 207);
 `POST /crm/v3/objects/contacts/batch/upsert` (at most 100 inputs, each keyed by
 `idProperty` = `email` or a unique-value property, the whole batch rejected with
 400 `VALIDATION_ERROR` when one input is invalid, results in no promised
@@ -11,7 +12,9 @@ order); `POST /crm/v3/objects/contacts` (one contact); the error JSON
 `X-HubSpot-RateLimit-*` headers on every answer, with 429s in HubSpot's
 `policyName` form when the rolling ten-second window is exceeded. Tests read
 the portal back (`contacts_with`, `properties`, `request_counts`) and inject
-failures (`throttle`, `fail`, `stall`, `revoke_token`, `deny_scopes`).
+failures (`throttle`, `fail`, `reject`, `stall`, `revoke_token`, `deny_scopes`,
+`delete_property`). Where the reference is silent the emulator says so in a
+comment (a unique-value conflict, the lifecycle stage never moving back).
 """
 
 from __future__ import annotations

@@ -202,12 +202,17 @@ class Portal:
             return "INVALID_OPTION", f"{value} was not one of the allowed options: {options}"
         holder = self._index.get((name, value.lower() if name == "email" else value))
         if self._unique(name) and holder is not None and holder != contact_id:
+            # HubSpot refuses a duplicate unique value; the reference does not name the code.
             return "CONFLICTING_UNIQUE_VALUE", f"Another contact already has this {name}"
         return None
 
     @staticmethod
     def _moves_back(current: str, wanted: str) -> bool:
-        """True when `wanted` is an earlier lifecycle stage than `current`."""
+        """True when `wanted` is an earlier lifecycle stage than `current`.
+
+        HubSpot's knowledge base: through imports and the API a stage only moves
+        forward unless it is cleared first; the request still succeeds.
+        """
         if current not in LIFECYCLE_STAGES or wanted not in LIFECYCLE_STAGES:
             return False
         return LIFECYCLE_STAGES.index(wanted) < LIFECYCLE_STAGES.index(current)
