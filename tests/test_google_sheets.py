@@ -224,6 +224,26 @@ def test_quota_429_is_rate_limited_and_redelivery_does_not_duplicate(emu, make):
     assert [(r["lead_id"], r["score"]) for r in rows(emu)] == [("100001", "65"), ("100002", "25")]
 
 
+def test_burst_past_google_quota_is_rate_limited_then_resumes(emu, make):
+    """Another writer used the account's quota: Google's real 429, then a clean resume."""
+    clock = FakeClock()
+    connector = make(clock)
+    connector.deliver([scored(lead(1))])
+    emu.set_quota(writes_per_minute=2, reads_per_minute=None)  # a new window, 2 writes left
+    connector.deliver([scored(lead(2))])
+    connector.deliver([scored(lead(3))])
+    with pytest.raises(RateLimited):
+        connector.deliver([scored(lead(3), points=70, revision=2), scored(lead(4))])
+    assert [r.status for r in emu.requests(kind="write")][-1] == 429
+    emu.reset_quota()  # Google's minute passes
+    clock.now += 60  # and ours
+    connector.deliver([scored(lead(3), points=70, revision=2), scored(lead(4))])
+    assert [(r["lead_id"], r["score"]) for r in rows(emu)][2:] == [
+        ("100003", "70"),
+        ("100004", "25"),
+    ]
+
+
 @pytest.mark.parametrize("status", [500, 502, 503])
 def test_server_errors_are_transient(emu, make, status):
     connector = make()
