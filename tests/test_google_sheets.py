@@ -255,6 +255,15 @@ def test_server_errors_are_transient(emu, make, status):
     assert len(rows(emu)) == 1
 
 
+@pytest.mark.parametrize(("status", "kind"), [(400, PermanentError), (403, AuthError)])
+def test_refusals_map_to_their_kind(emu, make, status, kind):
+    connector = make()
+    connector.ensure_ready()
+    emu.fail_next(1, status, kind="write")
+    with pytest.raises(kind):
+        connector.deliver([scored(lead(1))])
+
+
 def test_lost_reply_after_append_is_not_appended_twice(emu, make):
     connector = make()
     connector.ensure_ready()

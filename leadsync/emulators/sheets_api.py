@@ -33,6 +33,10 @@ _UNAUTHENTICATED = (
     "https://developers.google.com/identity/sign-in/web/devconsole-project."
 )
 _FAULT_BODIES = {
+    400: ("INVALID_ARGUMENT", "Invalid value at 'data' (injected fault)."),
+    401: ("UNAUTHENTICATED", _UNAUTHENTICATED.format("had invalid")),
+    403: ("PERMISSION_DENIED", "The caller does not have permission"),
+    404: ("NOT_FOUND", "Requested entity was not found."),
     500: ("INTERNAL", "Internal error encountered."),
     503: ("UNAVAILABLE", "The service is currently unavailable."),
     504: ("DEADLINE_EXCEEDED", "The request timed out. Please try again."),
