@@ -15,6 +15,7 @@ Retry-After or X-HubSpot-RateLimit-* headers ask for.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -40,7 +41,7 @@ from connectors.hubspot_contact import (
     contact_inputs,
     input_key,
 )
-from leadsync.errors import ConfigError, PermanentError, Problem, TransientError
+from leadsync.errors import ConfigError, PermanentError, Problem, RateLimited, TransientError
 from leadsync.models import DeliveryResult, ScoredLead
 
 log = structlog.get_logger(__name__)
@@ -114,6 +115,7 @@ class HubSpotConnector:
             auth_fix=_SCOPES_FIX,
         )
         self._ready = False
+        self._window_ends = 0.0  # monotonic time before which HubSpot's window is spent
 
     # -- preparing the portal ------------------------------------------------------
     def ensure_ready(self) -> None:
@@ -128,7 +130,7 @@ class HubSpotConnector:
         self._ready = True
 
     def _read_properties(self) -> dict[str, dict[str, Any]]:
-        response = self._edge.send("GET", self.settings.api_url + _PROPERTIES)
+        response = self._send("GET", _PROPERTIES)
         if response.status_code != 200:
             raise self._error(response)
         return {p["name"]: p for p in response.json().get("results", [])}
@@ -136,9 +138,7 @@ class HubSpotConnector:
     def _create_properties(self, specs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
         """Creates our missing properties in one request; one by one for any it did not make."""
         body = {"inputs": [{**spec, "groupName": "contactinformation"} for spec in specs]}
-        response = self._edge.send(
-            "POST", self.settings.api_url + _PROPERTIES + "/batch/create", json=body
-        )
+        response = self._send("POST", _PROPERTIES + "/batch/create", json=body)
         if response.status_code in (401, 403, 429) or response.status_code >= 500:
             raise self._error(response)
         made = _json(response).get("results", []) if response.status_code in (200, 201, 207) else []
@@ -151,7 +151,7 @@ class HubSpotConnector:
 
     def _create_property(self, spec: dict[str, Any]) -> dict[str, Any]:
         body = {**spec, "groupName": "contactinformation"}
-        response = self._edge.send("POST", self.settings.api_url + _PROPERTIES, json=body)
+        response = self._send("POST", _PROPERTIES, json=body)
         if response.status_code == 409:  # another replica made it a moment ago
             return body
         if response.status_code not in (200, 201):
@@ -194,8 +194,7 @@ class HubSpotConnector:
         return results
 
     def _upsert(self, inputs: Sequence[ContactInput]) -> list[DeliveryResult]:
-        url = self.settings.api_url + _UPSERT
-        response = self._edge.send("POST", url, json={"inputs": [i.body() for i in inputs]})
+        response = self._send("POST", _UPSERT, json={"inputs": [i.body() for i in inputs]})
         if response.status_code in (200, 201, 207):
             return self._results(inputs, response.json())
         if response.status_code in (400, 409) and not any(c in response.text for c in _BATCH_WIDE):
@@ -235,6 +234,23 @@ class HubSpotConnector:
                 for lead_id in contact.lead_ids
             )
         return results
+
+    def _send(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        """One request, unless the portal's window is spent: then wait without asking.
+
+        HubSpot counts 429s against an app (they should stay under 5% of its calls), so
+        when X-HubSpot-RateLimit-Remaining reaches 0 the rest of the batch waits for
+        the window instead of collecting refusals.
+        """
+        wait = self._window_ends - time.monotonic()
+        if wait > 0:
+            message = f"HubSpot's request window is spent for destination {self.name}"
+            raise RateLimited(f"{message}, retry in {wait:.1f} s", retry_after=wait)
+        response = self._edge.send(method, self.settings.api_url + path, **kwargs)
+        remaining = response.headers.get("X-HubSpot-RateLimit-Remaining", "")
+        if remaining == "0" and response.status_code != 429:
+            self._window_ends = time.monotonic() + _window_seconds(response)
+        return response
 
     def _error(self, response: requests.Response) -> Exception:
         """HubSpot's answer as a leadsync error; HubSpot's messages may quote lead data."""
@@ -289,5 +305,10 @@ def _rate_limit_wait(response: requests.Response, body: dict[str, Any]) -> float
         return DAILY_LIMIT_WAIT
     if policy == "SECONDLY":
         return SECONDLY_LIMIT_WAIT
+    return _window_seconds(response)
+
+
+def _window_seconds(response: requests.Response) -> float:
+    """The length of HubSpot's rolling window, from X-HubSpot-RateLimit-Interval-Milliseconds."""
     interval = response.headers.get("X-HubSpot-RateLimit-Interval-Milliseconds", "")
     return int(interval) / 1000 if interval.isdigit() else DEFAULT_RETRY_AFTER

@@ -7,6 +7,7 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
+import requests
 
 from connectors import hubspot
 from leadsync.emulators.background import Fault
@@ -15,6 +16,7 @@ from leadsync.errors import AuthError, ConfigError, PermanentError, RateLimited,
 from tests.connector_harnesses import make_lead, scored
 
 TOKEN = "pat-na1-00000000-1111-2222-3333-444444444444"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
 @pytest.fixture
@@ -189,13 +191,26 @@ def test_429s_wait_as_long_as_hubspot_says(emu, connect, throttle, wait):
     assert caught.value.retry_after == wait
 
 
-def test_the_rolling_window_of_the_portal_is_honoured(emu, connect):
-    emu.burst_limit = 2  # the first delivery takes 1 read, 1 property creation and 1 upsert
+def test_a_window_spent_by_another_app_of_the_portal_waits_for_the_window(emu, connect):
+    emu.burst_limit = 2
+    for _ in range(2):  # every app of a portal shares its window
+        requests.get(f"{emu.url}/crm/v3/properties/contacts", headers=AUTH, timeout=5)
 
     with pytest.raises(RateLimited) as caught:
         connect().deliver([scored(make_lead(1), 70)])
 
     assert caught.value.retry_after == 10.0
+
+
+def test_a_spent_window_holds_the_rest_of_the_burst_back_without_collecting_429s(emu, connect):
+    emu.burst_limit = 3  # 1 read and 1 property creation, then one upsert spends the window
+
+    results = connect().deliver([scored(make_lead(n), 70) for n in range(250)])
+
+    assert sum(r.ok for r in results) == 100
+    waits = {r.error.retry_after for r in results if isinstance(r.error, RateLimited)}
+    assert len(results) == 250 and len(waits) == 1 and 9 < waits.pop() <= 10
+    assert emu.upsert_requests == 1  # the held-back parts never asked
 
 
 def test_a_deleted_leadsync_property_is_recreated_on_the_next_attempt(emu, connect):
