@@ -9,7 +9,9 @@ keyed by email, or by leadsync_lead_id for a lead without one, so redelivery and
 score changes update the same contact. HubSpot rejects a whole batch for one
 bad value; the batch is then halved until the bad lead stands alone and is
 dead-lettered by itself. 429s become RateLimited with the wait HubSpot's
-Retry-After or X-HubSpot-RateLimit-* headers ask for.
+Retry-After or X-HubSpot-RateLimit-* headers ask for, and once
+X-HubSpot-RateLimit-Remaining reaches 0 the rest of a burst waits for the
+window without asking (HubSpot counts refused calls against the app).
 """
 
 from __future__ import annotations
