@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from connectors import sheets_layout as layout
 from connectors.sheets_client import (
     GOOGLE_SHEETS_URL,
+    SERVICE,
     TIMEOUT,
     MinuteBudget,
     google_errors,
@@ -278,7 +279,10 @@ class GoogleSheetsConnector:
     def _open(self) -> gspread.Spreadsheet:
         if self._book is None:
             self._reads.take(1, MAX_PACING_WAIT, self._what())
-            key = load_key(self.settings.credentials.get_secret_value())
+            try:  # read again each time: a replaced key file is picked up without a restart
+                key = load_key(self.settings.credentials.get_secret_value())
+            except ValueError as exc:
+                raise AuthError(f"{exc}; fix [destinations] credentials", service=SERVICE) from exc
             client = open_client(key, self.settings.api_url, self._timeout)
             self._book = client.open_by_key(self.spreadsheet_id)
         return self._book

@@ -319,6 +319,17 @@ def test_deleted_key_is_auth_error_naming_the_account(emu, make):
         connector.deliver([scored(lead(1))])
 
 
+def test_key_file_removed_at_run_time_is_auth_error(emu, key, make, tmp_path):
+    path = tmp_path / "key.json"
+    path.write_text(json.dumps(key))
+    connector = make(credentials=str(path))
+    path.unlink()
+    with pytest.raises(AuthError, match="does not exist; fix"):
+        connector.ensure_ready()
+    path.write_text(json.dumps(key))
+    connector.ensure_ready()  # the key is back: resumes without a restart
+
+
 def test_unknown_spreadsheet_is_auth_error(make):
     with pytest.raises(AuthError, match="not-there was not found"):
         make(spreadsheet="not-there").ensure_ready()
