@@ -1,7 +1,8 @@
 """The Google Sheets destination: every lead one row, found again by lead_id.
 
-`deliver` upserts a batch per worksheet with at most one read and three writes:
-it reads the header and the lead_id column (the row index is rebuilt from the
+`deliver` upserts a batch per worksheet with one read (two if a person moved the
+lead_id column) and at most three writes: it reads the header and the lead_id
+column in one values.batchGet (the row index is rebuilt from the
 sheet every time, so people may sort, and a crash or a lost reply after an
 append is found again instead of appended twice), extends the header if a form
 gained a question, appends every new lead in ONE values.append (RAW,
