@@ -12,6 +12,7 @@ When no threshold lands in the band it takes the nearest, and it says so.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -81,7 +82,8 @@ def _rate(won: int, lost: int) -> float | None:
 def suggest(curve: Sequence[ThresholdPoint], current: float, closed: int) -> Suggestion:
     """The threshold to suggest for this curve, with its reasoning."""
     if not curve:
-        return Suggestion(round(current), ("No lead had an outcome; keep the current threshold.",))
+        reason = "No lead had an outcome; keep the current threshold."
+        return Suggestion(math.ceil(current), (reason,))
     low, high = MQL_BAND
     in_band = [point for point in curve if low <= point.mql_share <= high]
     if in_band:
@@ -91,7 +93,12 @@ def suggest(curve: Sequence[ThresholdPoint], current: float, closed: int) -> Sug
             curve,
             key=lambda p: (_band_distance(p.mql_share), -_balance(p), abs(p.threshold - current)),
         )
-    return Suggestion(best.threshold, tuple(_reasoning(best, curve, current, closed, in_band)))
+    at_current = next((point for point in curve if point.threshold >= current), None)
+    # Points are whole numbers: the current threshold picks the same MQLs as its ceiling.
+    keep = at_current is best
+    threshold = math.ceil(current) if keep else best.threshold
+    reasoning = _reasoning(best, threshold, at_current, current, in_band, keep)
+    return Suggestion(threshold, tuple(reasoning + _caveat(closed)))
 
 
 def _balance(point: ThresholdPoint) -> float:
@@ -119,23 +126,22 @@ def _verdict(share: float) -> str:
 
 def _reasoning(
     best: ThresholdPoint,
-    curve: Sequence[ThresholdPoint],
+    threshold: int,
+    at_current: ThresholdPoint | None,
     current: float,
-    closed: int,
     in_band: Sequence[ThresholdPoint],
+    keep: bool,
 ) -> list[str]:
-    lines = [
-        f"At {best.threshold}, {best.mql_share:.0%} of leads are MQLs, {_verdict(best.mql_share)}."
-    ]
+    share = best.mql_share
+    lines = [f"At {threshold}, {share:.0%} of leads are MQLs, {_verdict(share)}."]
     if not in_band:
         lines.append(
             "No threshold puts the MQL share inside the band (scores bunch up); "
             "this one comes nearest."
         )
     lines += _performance(best)
-    at_current = next((p for p in curve if p.threshold >= current), None)
-    if best.threshold == round(current):
-        lines.append("That is the current threshold: keep it.")
+    if keep:
+        lines.append("The current threshold already makes these leads MQLs: keep it.")
     elif at_current is None:
         lines.append(f"The current threshold {current:g} is above every score: no lead is an MQL.")
     else:
@@ -145,12 +151,13 @@ def _reasoning(
             f"The current threshold {current:g} makes {at_current.mql_share:.0%} of leads MQLs "
             f"({_verdict(at_current.mql_share)}){closing}."
         )
-    if closed < ENOUGH_CLOSED:
-        lines.append(
-            f"Only {closed} leads have closed: treat this as a hint, "
-            "and calibrate again as deals close."
-        )
     return lines
+
+
+def _caveat(closed: int) -> list[str]:
+    if closed >= ENOUGH_CLOSED:
+        return []
+    return [f"Only {closed} leads have closed: a hint; calibrate again as deals close."]
 
 
 def _performance(point: ThresholdPoint) -> list[str]:
