@@ -69,11 +69,8 @@ def build(name: str, settings: Settings) -> SlackConnector:
 
 
 def previous_receipt(scored: ScoredLead) -> str:
-    """What this destination answered for the lead last time ("" when never).
-
-    Read defensively until `ScoredLead.external_id` exists (proposed to the lead engineer).
-    """
-    return str(getattr(scored, "external_id", "") or "")
+    """What this destination answered for the lead last time ("" when never)."""
+    return scored.external_id
 
 
 def escape(text: str) -> str:

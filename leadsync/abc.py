@@ -166,8 +166,15 @@ class Store(ABC):
         """Destinations that already have an outbox item for each lead."""
 
     @abstractmethod
+    def external_ids(self, destination: str, lead_ids: Sequence[str]) -> dict[str, str]:
+        """What `destination` last answered for each lead (`DeliveryResult.external_id`)."""
+
+    @abstractmethod
     def add_events(self, events: Sequence[Event]) -> list[Event]:
-        """Stores engagement events, idempotent by event id; returns the new ones."""
+        """Stores engagement events, idempotent by event id; returns the new ones.
+
+        Each event's `lead_id` is required (resolve emails first); ValueError otherwise.
+        """
 
     @abstractmethod
     def events_for(self, lead_ids: Sequence[str]) -> dict[str, list[Event]]:
@@ -178,14 +185,18 @@ class Store(ABC):
     def claim(self, destination: str, limit: int, owner: str, lease: timedelta) -> list[OutboxItem]:
         """Claims up to `limit` due pending items of a destination for `owner`, oldest first.
 
-        An item stays claimed until `lease` has passed, so a crashed owner's
-        items are claimed again by someone else. Two owners never hold the
-        same item at once.
+        Only the newest revision per lead is claimed, and never a lead that has
+        another item claimed at that destination. An item stays claimed until
+        `lease` has passed, so a crashed owner's items are claimed again by
+        someone else. Two owners never hold the same item at once.
         """
 
     @abstractmethod
     def complete(self, items: Sequence[OutboxItem], results: Sequence[DeliveryResult] = ()) -> None:
-        """Marks items delivered, with older pending revisions of the same lead and destination."""
+        """Marks items delivered, with older revisions of that lead and destination (any state).
+
+        Keeps each ok result's `external_id` for `external_ids`.
+        """
 
     @abstractmethod
     def retry(self, item_ids: Sequence[int], error: str, retry_at: datetime) -> None:
@@ -197,7 +208,7 @@ class Store(ABC):
 
     @abstractmethod
     def bury(self, item_ids: Sequence[int], error: str) -> None:
-        """Moves items to the dead letter with their last error."""
+        """Moves items to the dead letter with their last error (and older pending revisions)."""
 
     @abstractmethod
     def dead_letters(self, destination: str = "", lead_id: str = "") -> list[DeadLetter]:

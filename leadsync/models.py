@@ -175,11 +175,17 @@ class Score:
 
 @dataclass(frozen=True, slots=True)
 class ScoredLead:
-    """What a connector receives: the lead, its current score and its revision."""
+    """What a connector receives: the lead, its current score and its revision.
+
+    `external_id` is what this destination answered the last time it took this
+    lead (its last `DeliveryResult.external_id`), "" when it never did: a
+    connector that must act once per lead (an MQL alert) reads it back here.
+    """
 
     lead: Lead
     score: Score
     revision: int = 1
+    external_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,9 +10,8 @@ matches, `delivery_requests` = values write requests, faults from the
 emulator's 401/429/500 and a stall).
 
 `Courier` stands in for the delivery runner where the suite needs its memory:
-it hands each connector back the `external_id` the connector answered last
-time for a lead (the proposed `ScoredLead.external_id`, modelled here by
-`RoutedLead`).
+it hands each connector back, as `ScoredLead.external_id`, what the connector
+answered last time for a lead (the runner reads it from the store).
 """
 
 from __future__ import annotations
@@ -21,7 +20,7 @@ import json
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
@@ -39,13 +38,6 @@ SHORT_TIMEOUT = 0.5
 STALL_SECONDS = 2.0
 
 
-@dataclass(frozen=True, slots=True)
-class RoutedLead(ScoredLead):
-    """A ScoredLead carrying what this destination answered last time for the lead."""
-
-    external_id: str = ""
-
-
 @dataclass
 class Courier:
     """The delivery runner's memory for one destination: the last external_id per lead."""
@@ -54,9 +46,7 @@ class Courier:
     receipts: dict[str, str] = field(default_factory=dict)
 
     def deliver(self, batch: Sequence[ScoredLead]) -> list[DeliveryResult]:
-        routed = [
-            RoutedLead(s.lead, s.score, s.revision, self.receipts.get(s.lead.id, "")) for s in batch
-        ]
+        routed = [replace(s, external_id=self.receipts.get(s.lead.id, "")) for s in batch]
         results = self.connector.deliver(routed)
         for result in results:
             if result.ok:

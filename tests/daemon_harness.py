@@ -96,3 +96,38 @@ class DaemonThread:
     def store(self):  # noqa: ANN201
         assert self.daemon is not None
         return self.daemon.store
+
+
+def sheets_destination(sheets, key_dir, *, spreadsheet: str = "sales", **keys: Any) -> dict:
+    """A google_sheets destination on the Sheets emulator, with a shared spreadsheet."""
+    import json
+
+    key = sheets.service_account()
+    key_file = key_dir / f"key-{spreadsheet}.json"
+    key_file.write_text(json.dumps(key))
+    if spreadsheet not in sheets.state.books:
+        sheets.create_spreadsheet(
+            spreadsheet, "Sales", ["Leads"], shared_with=[key["client_email"]]
+        )
+    else:
+        sheets.share(spreadsheet, key["client_email"])
+    return {
+        "name": keys.pop("name", "sheet"),
+        "type": "google_sheets",
+        "spreadsheet": spreadsheet,
+        "worksheet": keys.pop("worksheet", "Leads"),
+        "credentials": str(key_file),
+        "api_url": sheets.url,
+        **keys,
+    }
+
+
+def sheet_rows(
+    sheets, spreadsheet: str = "sales", worksheet: str = "Leads"
+) -> list[dict[str, str]]:
+    """The sheet's rows below the header, as dicts by column name."""
+    values = sheets.values(spreadsheet, worksheet)
+    if not values:
+        return []
+    header = values[0]
+    return [dict(zip(header, row, strict=False)) for row in values[1:]]

@@ -106,6 +106,19 @@ def test_only_the_newest_revision_is_claimed_and_delivering_it_settles_older_one
     assert (stats.pending, stats.delivered) == (0, 2)
 
 
+def test_external_ids_give_back_what_the_destination_answered_last(store):
+    enqueue(store, "1", 10, "sheet", "slack")
+    enqueue(store, "2", 10, "sheet")
+    store.complete(store.claim("slack", 10, "w", MINUTE), [DeliveryResult("1", external_id="r1")])
+    store.complete(
+        store.claim("sheet", 10, "w", MINUTE), [DeliveryResult("1"), DeliveryResult("2")]
+    )
+    enqueue(store, "1", 70, "slack")
+    store.complete(store.claim("slack", 10, "w", MINUTE), [DeliveryResult("1", external_id="r2")])
+    assert store.external_ids("slack", ["1", "2"]) == {"1": "r2"}
+    assert store.external_ids("sheet", ["1", "2"]) == {}
+
+
 def test_a_lead_in_flight_is_not_claimed_again_through_a_newer_revision(store):
     enqueue(store, "1", 10, "sheet")
     in_flight = store.claim("sheet", 10, "w1", MINUTE)

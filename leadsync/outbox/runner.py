@@ -94,7 +94,12 @@ class DeliveryWorker:
         ids = list(dict.fromkeys(item.lead_id for item in items))
         leads = self._store.get_leads(ids)
         scores = self._store.current_scores(ids)
-        return [ScoredLead(leads[i], *scores[i]) for i in ids if i in leads and i in scores]
+        receipts = self._store.external_ids(self.name, ids)
+        return [
+            ScoredLead(leads[i], *scores[i], external_id=receipts.get(i, ""))
+            for i in ids
+            if i in leads and i in scores
+        ]
 
     def _settle(self, items: Sequence[OutboxItem], results: Sequence[DeliveryResult]) -> None:
         by_lead = {result.lead_id: result for result in results}

@@ -286,6 +286,15 @@ class PostgresStore(PostgresOutbox, Store):
             routed.setdefault(row["lead_id"], set()).add(row["destination"])
         return routed
 
+    def external_ids(self, destination: str, lead_ids: Sequence[str]) -> dict[str, str]:
+        with self._db.transaction() as conn:
+            rows = conn.execute(
+                "SELECT lead_id, external_id FROM outbox WHERE destination = %s"
+                " AND external_id <> '' AND lead_id = ANY(%s) ORDER BY revision",
+                (destination, list(lead_ids)),
+            ).fetchall()
+        return {row["lead_id"]: row["external_id"] for row in rows}  # the newest revision wins
+
     def add_events(self, events: Sequence[Event]) -> list[Event]:
         if not events:
             return []
