@@ -46,6 +46,7 @@ class CompiledRule:
         "check",
         "text_check",
         "reason",
+        "reasons",
         "decays",
         "each",
         "fit",
@@ -61,6 +62,7 @@ class CompiledRule:
         self.check: Check | None = compile_check(rule) if is_field else None
         self.text_check: TextCheck | None = compile_text_check(rule) if is_field else None
         self.reason = Reason(rule.name, round_points(rule.points), rule.group)
+        self.reasons: dict[int, Reason] = {self.reason.points: self.reason}
         self.decays = decays
         self.each = rule.count == "each"
         self.fit = part == "fit"
@@ -69,7 +71,13 @@ class CompiledRule:
     def reason_for(self, points: float) -> Reason | None:
         """This rule's reason for `points` (faded, or counted several times); None at 0."""
         rounded = round_points(points)
-        return Reason(self.name, rounded, self.group) if rounded else None
+        reason = self.reasons.get(rounded)
+        if reason is None and rounded:
+            reason = Reason(self.name, rounded, self.group)
+            # Few distinct values occur (a faded 35 is one of 35 or so): keep them, within reason.
+            if len(self.reasons) < REMEMBERED_ANSWERS:
+                self.reasons[rounded] = reason
+        return reason
 
 
 # What the rules of one field make of one answer: the reasons of the rules that hold and

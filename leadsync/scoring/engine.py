@@ -4,6 +4,8 @@ Pure and deterministic: no I/O, no clock (the caller passes `now`), no logging.
 `Scorer` compiles the validated settings once (regexes, amount tests, rounded
 points, caps; see compiled.py), so scoring a lead is mostly one dictionary
 lookup per field; re-scoring every stored lead after a rule change takes seconds.
+The outcomes of recent answers it remembers change its speed, never its
+results, and one `Scorer` may be shared by threads.
 
 How points are counted:
 - Each rule that holds gives one reason. Points are rounded per reason (half
@@ -126,14 +128,9 @@ class Scorer:
         if idle is not None and (now - last_active).total_seconds() >= self._idle_after:
             reasons.append(idle)
         points = int(sum([reason.points for reason in reasons]))
-        return Score(
-            points=points,
-            mql=points >= self.threshold,
-            reasons=tuple(reasons),
-            fit=fit,
-            engagement=points - fit,
-            rules_version=self.version,
-        )
+        mql = points >= self.threshold
+        # Positional: Score's keyword parsing would cost more than the rest of a fast lead.
+        return Score(points, mql, tuple(reasons), fit, points - fit, self.version)
 
     @staticmethod
     def _add(reasons: list[Reason], rule: CompiledRule, reason: Reason | None) -> int:
