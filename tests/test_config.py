@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
+import connectors
 from leadsync.config import load_config, parse_config, parse_duration
+from leadsync.emulators.google_oauth import TokenAuthority
 from leadsync.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -107,14 +110,17 @@ def test_broken_toml_is_reported(tmp_path):
         load_config(path)
 
 
-def test_config_example_is_valid(monkeypatch):
-    """config.example.toml loads once its environment variables are set."""
-    for name in ("FB_APP_SECRET", "FB_VERIFY_TOKEN", "FB_ACCESS_TOKEN", "LEADSYNC_EVENTS_TOKEN",
-                 "HUBSPOT_TOKEN", "LEADSYNC_WEBHOOK_SECRET", "SLACK_WEBHOOK_URL"):  # fmt: skip
-        monkeypatch.setenv(
-            name, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw" if "SECRET" in name else "x"
-        )
+def test_config_example_is_valid(monkeypatch, tmp_path):
+    """config.example.toml loads once its environment variables and key file exist."""
+    for name in ("FB_APP_ID", "FB_APP_SECRET", "FB_VERIFY_TOKEN", "FB_ACCESS_TOKEN",
+                 "LEADSYNC_EVENTS_TOKEN", "HUBSPOT_TOKEN"):  # fmt: skip
+        monkeypatch.setenv(name, "x")
+    monkeypatch.setenv("LEADSYNC_WEBHOOK_SECRET", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
     monkeypatch.setenv("SLACK_WEBHOOK_URL", "https://hooks.slack.com/services/T/B/X")
+    key = TokenAuthority().new_key("https://oauth2.googleapis.com/token")
+    (tmp_path / "service-account.json").write_text(json.dumps(key))
+    monkeypatch.chdir(tmp_path)
     settings = load_config(ROOT / "config.example.toml")
     assert settings.destinations, "the example shows at least one destination"
     assert settings.scoring.rules, "the example carries the default rule set"
+    assert {d.type for d in settings.destinations} == set(connectors.BUILTIN)
