@@ -12,8 +12,9 @@ from hypothesis import strategies as st
 
 from leadsync.models import Event, Lead
 from leadsync.scoring.amounts import parse_amount
+from leadsync.scoring.conditions import compile_check, compile_text_check
 from leadsync.scoring.engine import Scorer
-from leadsync.scoring.settings import ScoringSettings
+from leadsync.scoring.settings import RuleSettings, ScoringSettings
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 FIELDS = ["job_title", "company_size", "email", "campaign_name"]
@@ -204,6 +205,16 @@ def test_decay_halves_event_points_after_each_half_life(event_points, half_life,
     assert abs(score.points - expected) <= 0.5 + 1e-6
     if event_points % 2**lives == 0:
         assert score.points == expected
+
+
+@given(conditions, st.lists(st.sampled_from(ANSWERS), max_size=3))
+def test_the_fast_text_check_agrees_with_the_general_check(condition, values):
+    rule = RuleSettings.model_validate({"name": "r", "field": "f", "points": 1, **condition})
+    text_check = compile_text_check(rule)
+    assume(text_check is not None)
+    answer = tuple(values)
+    fast = bool(answer) and bool(text_check(", ".join(answer)))
+    assert fast == compile_check(rule)(answer)
 
 
 # -- amounts ---------------------------------------------------------------------------------

@@ -224,14 +224,16 @@ def _band_label(low: float, high: float) -> str:
 def _lifts(scorer: Scorer, scored: Sequence[tuple[Score, Outcome]]) -> tuple[RuleLift, ...]:
     """Each rule's win rate among the leads it fired on, over the win rate of all closed leads."""
     base = _win_rate(scored)
+    fired = [(frozenset(reason.rule for reason in s.reasons), o) for s, o in scored]
     lifts = []
     for name in scorer.rule_names:
-        hit = [(s, o) for s, o in scored if any(r.rule == name for r in s.reasons)]
-        rate = _win_rate(hit)
-        closed = sum(1 for _, o in hit if o.outcome != "open")
+        outcomes = [o.outcome for rules, o in fired if name in rules]
+        won, lost = outcomes.count("won"), outcomes.count("lost")
+        rate = won / (won + lost) if won + lost else None
         lift = rate / base if rate is not None and base else None
-        won = sum(1 for _, o in hit if o.outcome == "won")
-        lifts.append(RuleLift(name, scorer.part_of(name), len(hit), closed, won, rate, lift))
+        lifts.append(
+            RuleLift(name, scorer.part_of(name), len(outcomes), won + lost, won, rate, lift)
+        )
     return tuple(sorted(lifts, key=lambda lift: (lift.lift is None, -(lift.lift or 0.0))))
 
 

@@ -23,6 +23,7 @@ from leadsync.scoring.conditions import (
     Values,
     compile_check,
     compile_text_check,
+    read_answer,
 )
 from leadsync.scoring.settings import Part, RuleSettings
 
@@ -58,9 +59,12 @@ class CompiledRule:
         self.group = rule.group
         self.points = rule.points
         self.event = rule.event
+        # A field rule gets exactly one of the two: the fast text check when it can.
         is_field = rule.field is not None
-        self.check: Check | None = compile_check(rule) if is_field else None
         self.text_check: TextCheck | None = compile_text_check(rule) if is_field else None
+        self.check: Check | None = (
+            compile_check(rule) if is_field and self.text_check is None else None
+        )
         self.reason = Reason(rule.name, round_points(rule.points), rule.group)
         self.reasons: dict[int, Reason] = {self.reason.points: self.reason}
         self.decays = decays
@@ -100,11 +104,7 @@ class FieldRules:
 
     def values(self, lead: Lead) -> Values:
         """The lead's answer to this field, else the lead attribute of that name."""
-        values = lead.answers.get(self.name)
-        if values:
-            return tuple(values)
-        text = self.attribute(lead) if self.attribute is not None else ""
-        return (text,) if text else ()
+        return read_answer(lead, self.name)
 
     def check(self, values: Values) -> Outcome:
         """Runs every rule of the field against an answer, and remembers the outcome."""
