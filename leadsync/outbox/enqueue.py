@@ -82,6 +82,12 @@ class Enqueuer:
         return changed
 
     def rules_changed(self) -> bool:
-        """True when the stored leads were scored with other rules than the current ones."""
+        """True when the stored leads were scored with other rules than the current ones.
+
+        A store that never recorded a version (a new one) takes the current version.
+        """
         stored = self._store.get_meta(RULES_VERSION_KEY)
-        return stored is not None and stored != self.scorer.version
+        if stored is None:
+            self._store.set_meta(RULES_VERSION_KEY, self.scorer.version)
+            return False
+        return stored != self.scorer.version
