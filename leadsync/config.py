@@ -147,7 +147,7 @@ def parse_config(raw: dict[str, Any], environ: dict[str, str] | None = None) -> 
     try:
         settings = Settings.model_validate(data)
     except ValidationError as exc:
-        problems.extend(_problems_from(exc, prefix=""))
+        problems.extend(problems_from(exc, prefix=""))
     parsed = _parse_destinations(destinations, problems)
     if settings is not None:
         known = {p.path for p in problems}
@@ -195,7 +195,7 @@ def _parse_destinations(raw: Any, problems: list[Problem]) -> list[DestinationSe
             module = connectors.load(destination.type, path=f"{path}.type")
             own_settings = module.Settings.model_validate(own)
         except ValidationError as exc:
-            problems.extend(_problems_from(exc, prefix=path))
+            problems.extend(problems_from(exc, prefix=path))
             continue
         except ConfigError as exc:
             problems.extend(exc.problems)
@@ -233,7 +233,8 @@ _FIXES = {
 }
 
 
-def _problems_from(exc: ValidationError, prefix: str) -> list[Problem]:
+def problems_from(exc: ValidationError, prefix: str) -> list[Problem]:
+    """Each pydantic error as a Problem named by its key path under `prefix`, with a fix."""
     problems = []
     for error in exc.errors():
         path = prefix

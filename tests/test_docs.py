@@ -7,6 +7,7 @@ or when the README's test command and CI's drift apart.
 from __future__ import annotations
 
 import re
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -75,3 +76,9 @@ def test_every_config_key_is_documented_in_config_example(model):
     internal = {"settings"}  # DestinationSettings carries the connector's own keys there
     missing = sorted(k for k in keys_of(model) - internal if not documented(k))
     assert not missing, f"undocumented keys in config.example.toml: {missing}"
+
+
+def test_config_example_carries_exactly_the_default_rules():
+    """config.example.toml copies leadsync/scoring/defaults.toml; the two must not drift."""
+    defaults = (ROOT / "leadsync" / "scoring" / "defaults.toml").read_text()
+    assert tomllib.loads(EXAMPLE)["scoring"] == tomllib.loads(defaults)["scoring"]

@@ -22,6 +22,7 @@ from typing import Any
 from pydantic import ValidationError
 from rich.console import Console
 
+from leadsync.config import problems_from
 from leadsync.errors import BadLead, ConfigError, LeadsyncError, Problem
 from leadsync.models import Event, Lead, utcnow
 from leadsync.scoring.calibrate import (
@@ -57,13 +58,7 @@ def scoring_settings(tables: dict[str, Any]) -> ScoringSettings:
     try:
         return ScoringSettings.model_validate(tables.get("scoring", {}))
     except ValidationError as exc:
-        problems = []
-        for error in exc.errors():
-            path = "scoring"
-            for part in error["loc"]:
-                path = f"{path}[{part}]" if isinstance(part, int) else f"{path}.{part}"
-            problems.append(Problem(path, error["msg"].removeprefix("Value error, ")))
-        raise ConfigError(problems) from None
+        raise ConfigError(problems_from(exc, prefix="scoring")) from None
 
 
 def score_command(console: Console, file: Path, output: Path | None, config: Path) -> int:
