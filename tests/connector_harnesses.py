@@ -284,7 +284,7 @@ class SheetsHarness(Harness):
 
     id = "google_sheets"
     expected_wait = 60.0  # Sheets' quota is per minute and its 429s say nothing more
-    faults = ("auth", "rate_limit", "server_error", "rejected")  # no client timeout setting yet
+    faults = FAULTS
 
     def __init__(self) -> None:
         super().__init__()
@@ -298,9 +298,13 @@ class SheetsHarness(Harness):
         return self
 
     def build(self, **overrides: Any) -> Any:
+        # The read timeout is a constructor argument, not a config key (the keys are fixed).
+        timeout = overrides.pop("timeout", None)
         values = {"spreadsheet": self.book, "worksheet": "Leads", "api_url": self.emulator.url}
-        settings = {**values, "credentials": json.dumps(self.key), **overrides}
-        return google_sheets.build("sales-sheet", google_sheets.Settings(**settings))
+        settings = google_sheets.Settings(**values, credentials=json.dumps(self.key), **overrides)
+        if timeout is None:
+            return google_sheets.build("sales-sheet", settings)
+        return google_sheets.GoogleSheetsConnector("sales-sheet", settings, timeout=(5.0, timeout))
 
     def held(self, lead_id: str) -> Held:
         header, *rows = self.emulator.values(self.book, "Leads") or [[]]
@@ -322,6 +326,7 @@ class SheetsHarness(Harness):
             "rate_limit": lambda: emu.fail_next(status=429),
             "server_error": lambda: emu.fail_next(status=500),
             "rejected": lambda: emu.fail_next(status=400),
+            "timeout": lambda: emu.fail_next(status=200, delay=STALL_SECONDS),
         }[fault]()
 
     def secrets(self) -> list[str]:
