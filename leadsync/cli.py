@@ -8,6 +8,7 @@ prints the outcome with rich.
 from __future__ import annotations
 
 import asyncio
+import sys
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated
@@ -23,8 +24,10 @@ from leadsync.errors import ConfigError, LeadsyncError
 from leadsync.models import utcnow
 
 app = typer.Typer(help="Every Facebook lead, once, fast, explained.", no_args_is_help=True)
-console = Console()
-errors = Console(stderr=True)
+# Piped into grep or a log, rich would cut tables at 80 columns: keep whole ids and errors.
+PIPE_WIDTH = 200
+console = Console(width=None if sys.stdout.isatty() else PIPE_WIDTH)
+errors = Console(stderr=True, width=None if sys.stderr.isatty() else PIPE_WIDTH)
 
 ConfigOption = Annotated[
     Path,

@@ -77,6 +77,18 @@ class Redactor:
 REDACTOR = Redactor()
 
 
+class _CurrentStderr(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever sys.stderr is at the time (test runners swap it)."""
+
+    @property  # type: ignore[override]
+    def stream(self):  # noqa: ANN201
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: object) -> None:
+        """StreamHandler sets its stream at construction; ours is always the current one."""
+
+
 def configure(fmt: str = "auto", level: str = "info", secrets: Iterable[str] = ()) -> None:
     """Sets up structlog and stdlib logging for the process (idempotent)."""
     REDACTOR.add_secrets(secrets)
@@ -100,7 +112,7 @@ def configure(fmt: str = "auto", level: str = "info", secrets: Iterable[str] = (
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=False,
     )
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _CurrentStderr()
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=shared,
