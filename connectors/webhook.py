@@ -27,7 +27,7 @@ import structlog
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from connectors.edge import HttpEdge, chunks, deliver_in_parts, lead_ids_of, newest_revisions
-from leadsync.models import DeliveryResult, ScoredLead
+from leadsync.models import LEAD_ATTRIBUTES, DeliveryResult, ScoredLead
 
 log = structlog.get_logger(__name__)
 
@@ -100,22 +100,7 @@ def lead_document(scored: ScoredLead) -> dict[str, Any]:
         "lead_id": lead.id,
         "revision": scored.revision,
         "created_time": lead.created_time.isoformat(),
-        **{
-            name: getattr(lead, name)
-            for name in (
-                "page_id",
-                "form_id",
-                "form_name",
-                "ad_id",
-                "ad_name",
-                "adset_id",
-                "adset_name",
-                "campaign_id",
-                "campaign_name",
-                "platform",
-                "is_organic",
-            )
-        },  # fmt: skip
+        **{name: getattr(lead, name) for name in LEAD_ATTRIBUTES},
         "answers": {question: list(values) for question, values in lead.answers.items()},
         "consents": dict(lead.consents),
         "score": {

@@ -103,6 +103,13 @@ class Lead:
         return cls(**data)
 
 
+# A lead's plain attributes besides its id and created_time, in the order people read them.
+LEAD_ATTRIBUTES = (
+    "page_id", "form_id", "form_name", "ad_id", "ad_name", "adset_id", "adset_name",
+    "campaign_id", "campaign_name", "platform", "is_organic",
+)  # fmt: skip
+
+
 @dataclass(frozen=True, slots=True)
 class Form:
     """A lead form on a page, as discovered through /{page}/leadgen_forms."""

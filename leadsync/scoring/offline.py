@@ -21,26 +21,12 @@ from datetime import datetime
 from pathlib import Path
 
 from leadsync.errors import BadLead
-from leadsync.models import Event, Lead, parse_time
+from leadsync.models import LEAD_ATTRIBUTES, Event, Lead, parse_time
 from leadsync.scoring.engine import Scorer
 
 # Sheet columns that are lead attributes, not questions (DESIGN "Sheet columns"), plus the
 # attributes a Sheet does not show but an export from elsewhere may carry.
-ATTRIBUTE_COLUMNS = (
-    "lead_id",
-    "created_time",
-    "page_id",
-    "form_id",
-    "form_name",
-    "ad_id",
-    "ad_name",
-    "adset_id",
-    "adset_name",
-    "campaign_id",
-    "campaign_name",
-    "platform",
-    "is_organic",
-)
+ATTRIBUTE_COLUMNS = ("lead_id", "created_time", *LEAD_ATTRIBUTES)
 SCORE_COLUMNS = ("score", "mql", "score_reasons")
 EVENTS_COLUMN = "events"
 _NOT_ANSWERS = frozenset((*ATTRIBUTE_COLUMNS, *SCORE_COLUMNS, EVENTS_COLUMN))
