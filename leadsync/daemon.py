@@ -16,8 +16,10 @@ import os
 import signal
 import socket
 import threading
+import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
@@ -30,7 +32,7 @@ from leadsync import logs
 from leadsync.abc import Store
 from leadsync.config import Settings, load_config
 from leadsync.constants import SHUTDOWN_GRACE_SECONDS
-from leadsync.errors import AuthError, ConfigError
+from leadsync.errors import AuthError, ConfigError, RateLimited
 from leadsync.facebook.graph import GraphClient
 from leadsync.health import HealthReport, assess
 from leadsync.ingest.fetch import LeadFetcher
@@ -178,14 +180,12 @@ class Daemon:
 
     # -- steps (run in worker threads) ------------------------------------------------
     def _fetch_step(self) -> int:
-        calls = self.graph.calls
         try:
-            stored = self.fetcher.run_once()
+            with self._graph_counted():
+                stored = self.fetcher.run_once()
         except AuthError as exc:
             self._facebook_status(False, str(exc))
             return 0
-        finally:
-            self.metrics.api_calls.labels("facebook").inc(self.graph.calls - calls)
         if stored:
             self._facebook_status(True, "token valid")
             self.metrics.leads_ingested.labels("webhook").inc(len(stored))
@@ -222,7 +222,13 @@ class Daemon:
             return
         if self._facebook_ok is False:
             await asyncio.to_thread(self.reload)
-        report = await asyncio.to_thread(self.poller.poll_page, page_id, only)
+        began = time.monotonic()
+        with self._graph_counted():
+            report = await asyncio.to_thread(self.poller.poll_page, page_id, only)
+        log.info(
+            "page.polled", page_id=page_id, seconds=round(time.monotonic() - began, 3),
+            leads_new=report.leads_new, errors=len(report.errors),
+        )  # fmt: skip
         if report.leads_new:
             self.metrics.leads_ingested.labels("poll").inc(report.leads_new)
             self.score_job.wake()
@@ -246,6 +252,7 @@ class Daemon:
             dead_letter_after=self.settings.delivery.dead_letter_after,
         )  # fmt: skip
         worker.on_delivered = self._delivered
+        worker.on_failed = self._delivery_failed
         return worker
 
     def _delivered(self, destination: str, batch: Sequence[ScoredLead]) -> None:
@@ -254,6 +261,21 @@ class Daemon:
         for scored in batch:
             age = (now - scored.lead.created_time).total_seconds()
             self.metrics.latency.labels(destination).observe(max(0.0, age))
+
+    @contextmanager
+    def _graph_counted(self) -> Iterator[None]:
+        """Adds the Graph calls and throttles made inside the block to the metrics."""
+        calls, throttles = self.graph.calls, self.graph.throttles
+        try:
+            yield
+        finally:
+            self.metrics.api_calls.labels("facebook").inc(self.graph.calls - calls)
+            self.metrics.throttles.labels("facebook").inc(self.graph.throttles - throttles)
+
+    def _delivery_failed(self, destination: str, exc: Exception) -> None:
+        self.metrics.delivery_failures.labels(destination, type(exc).__name__).inc()
+        if isinstance(exc, RateLimited):
+            self.metrics.throttles.labels(destination).inc()
 
     def _events_stored(self, lead_ids: Sequence[str]) -> None:
         with self._rescore_lock:

@@ -209,3 +209,17 @@ def test_random_duplicates_across_webhook_and_poll_store_once(graph, store):
     LeadFetcher(store, client_for(graph)).run_once()
     assert store.count_leads() == 60
     assert store.pending_notifications(100) == []
+
+
+def test_poller_slows_down_when_graph_usage_passes_80_percent(graph, store):
+    """Above 80% usage a round stops after the form in hand; the rest wait for the next one."""
+    ids = [graph.add_form("111", f"F{n}", QUESTIONS) for n in range(3)]
+    for form_id in ids:
+        make_lead(graph, form_id, 1)
+    poller = Poller(store, client_for(graph))
+    graph.set_usage(85)
+    report = poller.poll_page("111")
+    assert report.forms == 1 and report.leads_new == 1
+    graph.set_usage(10)
+    report = poller.poll_page("111")
+    assert report.forms == 3 and report.leads_new == 2  # the skipped forms come first

@@ -65,6 +65,10 @@ def test_webhook_to_row_each_lead_once_under_duplicates(graph, sheets, tmp_path)
         graph.set_webhook_target(f"{running.url}/webhook")
         graph.send_webhook(ids, copies=3, shuffle=True, per_post=5).result(timeout=60)
         wait_until(lambda: all_landed(sheets, ids), 30, "150 rows")
+        metrics = wait_until(lambda: _metric(running, "leads_delivered_total") >= 150, 10)
+        assert metrics
+        assert _metric(running, "lead_latency_seconds_count") >= 150
+        assert _metric(running, "leads_ingested_total") == 150
     rows = sheet_rows(sheets)
     assert Counter(r["lead_id"] for r in rows) == Counter(ids)
     row = next(r for r in rows if r["lead_id"] == ids[7])
@@ -101,6 +105,7 @@ def test_sheets_errors_delay_rows_and_lose_none(graph, sheets, tmp_path, faults,
         wait_until(lambda: all_landed(sheets, first + more), patience, "rows after the faults")
         # The destination reports itself healthy again once the rows went through.
         wait_until(lambda: _destination_ok(running), 10, "destination status ok")
+        assert _metric(running, "delivery_failures_total") >= 1
     assert Counter(r["lead_id"] for r in sheet_rows(sheets)) == Counter(first + more)
 
 
@@ -171,3 +176,10 @@ def test_formula_typed_into_a_form_stays_text(graph, sheets, tmp_path):
 
 def _destination_ok(running) -> bool:
     return any(s.service == "destination:sheet" and s.ok for s in running.store.statuses())
+
+
+def _metric(running, name: str) -> float:
+    """The sum of a leadsync_* metric's samples on /metrics (all label values)."""
+    text = requests.get(f"{running.url}/metrics", timeout=5).text
+    samples = [line for line in text.splitlines() if line.startswith(f"leadsync_{name}")]
+    return sum(float(line.rsplit(" ", 1)[1]) for line in samples)

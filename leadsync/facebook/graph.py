@@ -29,7 +29,7 @@ from facebook_business.exceptions import FacebookRequestError
 from facebook_business.session import FacebookSession
 
 from leadsync.constants import GRAPH_BATCH_LIMIT, GRAPH_PAGE_SIZE
-from leadsync.errors import AuthError, LeadsyncError, TransientError
+from leadsync.errors import AuthError, LeadsyncError, RateLimited, TransientError
 from leadsync.facebook.errors import graph_error, redact, usage_percent
 from leadsync.facebook.objects import FORM_FIELDS, LEAD_FIELDS, form_from_graph, lead_from_graph
 from leadsync.models import Form, Lead, Notification
@@ -123,6 +123,7 @@ class GraphClient:
         self._app_id = app_id
         self._lock = threading.Lock()
         self._calls = 0
+        self._throttles = 0
         self._usage = 0.0
         # Not FacebookAdsApi.init(): that sets a process-wide default api and, unless told
         # crash_log=False, installs the SDK's crash reporter. Our api object is ours alone.
@@ -153,6 +154,11 @@ class GraphClient:
         return self._calls
 
     @property
+    def throttles(self) -> int:
+        """Rate-limit answers from Graph so far (codes 4, 17, 32, 613, 80000-80014)."""
+        return self._throttles
+
+    @property
     def usage_percent(self) -> float:
         """The highest usage % in the last response's X-App-Usage / X-Business-Use-Case-Usage."""
         return self._usage
@@ -166,7 +172,11 @@ class GraphClient:
 
     def _error(self, exc: BaseException, what: str) -> LeadsyncError:
         secrets = (self._token, self._app_secret)
-        return graph_error(exc, what, app_id=self._app_id, secrets=secrets)
+        error = graph_error(exc, what, app_id=self._app_id, secrets=secrets)
+        if isinstance(error, RateLimited):
+            with self._lock:
+                self._throttles += 1
+        return error
 
     def _get(self, path: tuple[str, ...] | str, what: str, **params: Any) -> dict[str, Any]:
         try:

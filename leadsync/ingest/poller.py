@@ -71,10 +71,11 @@ class Poller:
         polled = {c.form_id: c.polled_at for c in self._store.checkpoints()}
         forms.sort(key=lambda f: polled.get(f.id) or datetime.min.replace(tzinfo=utcnow().tzinfo))
         for form in forms:
+            if not self.poll_form(form, report=report):
+                break
+            # Near Graph's limit: one form per round (the least recently polled) until usage falls.
             if self._graph.usage_percent >= GRAPH_USAGE_SLOWDOWN_PERCENT:
                 log.warning("poll.slowed_down", page_id=page_id, usage=self._graph.usage_percent)
-                break
-            if not self.poll_form(form, report=report):
                 break
         self._store.set_status(ServiceStatus("poller", True, f"page {page_id} polled", utcnow()))
         return report

@@ -62,6 +62,7 @@ class DeliveryWorker:
         self.paused_until: datetime | None = None
         self.delivered = 0
         self.on_delivered: Callable[[str, Sequence[ScoredLead]], None] | None = None
+        self.on_failed: Callable[[str, Exception], None] | None = None
 
     def run_once(self) -> int:
         """Claims and delivers one batch; returns how many items were settled."""
@@ -119,6 +120,8 @@ class DeliveryWorker:
                 self._fail([item], result.error)
 
     def _fail(self, items: Sequence[OutboxItem], exc: Exception) -> None:
+        if self.on_failed:
+            self.on_failed(self.name, exc)
         error = f"{type(exc).__name__}: {exc}"
         now = utcnow()
         ids = [item.id for item in items]
