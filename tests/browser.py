@@ -53,9 +53,9 @@ def require_chromium() -> str:
 
 
 @contextmanager
-def chromium_page() -> Iterator[Page]:
+def chromium_page(executable: str | None = None) -> Iterator[Page]:
     """A fresh page in a freshly launched headless chromium, closed afterwards."""
-    executable = require_chromium()
+    executable = executable or require_chromium()
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
         try:

@@ -26,7 +26,7 @@ from leadsync.health import HealthReport
 from leadsync.models import DeadLetter, DestinationStats, OutboxItem
 from leadsync.server.status_page import DEAD_LETTERS_SHOWN, REFRESH_SECONDS, relative, render
 from leadsync.status import StatusSnapshot
-from tests.browser import ARTIFACTS, chromium_page, png_size
+from tests.browser import ARTIFACTS, chromium_page, png_size, require_chromium
 from tests.daemon_harness import (
     DaemonThread,
     daemon_settings,
@@ -71,6 +71,12 @@ def sheets():
 
 
 @pytest.fixture
+def chromium() -> str:
+    """The browser, looked up before any daemon starts (skip, or fail on CI, without one)."""
+    return require_chromium()
+
+
+@pytest.fixture
 def troubled_daemon(graph, sheets, tmp_path):
     """A daemon that has delivered two leads, dead-lettered them once, and lost its token."""
     broken_form = graph.add_form("111", HOSTILE_NAME, QUESTIONS)
@@ -99,10 +105,12 @@ def troubled_daemon(graph, sheets, tmp_path):
 
 
 @pytest.mark.browser
-def test_status_page_in_chromium_shows_what_an_operator_needs(troubled_daemon, graph, sheets):
+def test_status_page_in_chromium_shows_what_an_operator_needs(
+    chromium, troubled_daemon, graph, sheets
+):
     running, form, broken_form, (hot, warm) = troubled_daemon
     rows = {r["lead_id"]: r for r in sheet_rows(sheets)}
-    with chromium_page() as page:
+    with chromium_page(chromium) as page:
         page.goto(f"{running.url}/")
         SCREENSHOT.parent.mkdir(exist_ok=True)
         page.screenshot(path=str(SCREENSHOT), full_page=True)
@@ -122,6 +130,7 @@ def test_status_page_in_chromium_shows_what_an_operator_needs(troubled_daemon, g
             cells = _row(page, "leads", lead_id)
             assert cells[3] == rows[lead_id]["score"]  # the score the sheet got
             assert cells[4] == ("MQL" if rows[lead_id]["mql"] == "TRUE" else "no")
+            assert cells[2] == "Demo request"  # the form by name, its id in the tooltip
             assert "sales-sheet: delivered" in cells[5] and "archive: dead" in cells[5]
         assert _row(page, "leads", hot)[3:5] == ["70", "MQL"]
         assert _row(page, "leads", warm)[4] == "no"

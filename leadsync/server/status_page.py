@@ -47,7 +47,7 @@ main{padding:1rem 2rem 2rem;max-width:80rem}
 .card b{display:block;font-size:1.5rem}.card span{color:#5b6475}
 h2{font-size:1.05rem;margin:1.6rem 0 .5rem}
 table{border-collapse:collapse;width:100%;background:#fff;border:1px solid #dde1ea}
-th{background:#eceef3;font-weight:600}
+th{background:#eceef3;font-weight:600;white-space:nowrap}
 td,th{border-bottom:1px solid #e3e6ee;padding:.35rem .7rem;text-align:left;vertical-align:top}
 td{font-variant-numeric:tabular-nums}time,.id{white-space:nowrap}
 .id,code{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:.9em}
@@ -216,6 +216,7 @@ def _forms(snap: StatusSnapshot, now: datetime) -> Iterable[list[str]]:
 
 
 def _leads(snap: StatusSnapshot, now: datetime) -> Iterable[list[str]]:
+    form_names = {f.id: f.name for f in snap.forms if f.name}
     for lead in snap.recent:
         if lead.mql is None:
             mql = _none("not scored")
@@ -227,7 +228,7 @@ def _leads(snap: StatusSnapshot, now: datetime) -> Iterable[list[str]]:
         yield [
             _id(lead.lead_id),
             _time(lead.created_time, now),
-            _id(lead.form_id),
+            _form(lead.form_id, form_names.get(lead.form_id)),
             "" if lead.points is None else str(lead.points),
             mql,
             states or _none("not routed yet"),
@@ -244,6 +245,13 @@ def _services(snap: StatusSnapshot, now: datetime) -> Iterable[list[str]]:
 # -- pieces ----------------------------------------------------------------------------
 def _id(value: str) -> str:
     return f'<span class="id">{escape(value)}</span>'
+
+
+def _form(form_id: str, name: str | None) -> str:
+    # A person knows forms by name; the id stays in the tooltip, for logs and Graph.
+    if not name:
+        return _id(form_id)
+    return f'<span title="form {escape(form_id)}">{escape(name)}</span>'
 
 
 def _pill(kind: str, text: str) -> str:
