@@ -114,7 +114,7 @@ def _banner(health: HealthReport, snap: StatusSnapshot) -> str:
         note = f" {dead} dead-lettered {waiting} for a replay (below)." if dead else ""
         return (
             '<div id="health" class="ok"><strong>Healthy</strong>: store writable, jobs '
-            f"running, polling on time, no destination failing.{note}</div>"
+            f"running, no token, polling or destination problem.{note}</div>"
         )
     reasons = "".join(_reason(r) for r in health.reasons)
     count = len(health.reasons)
