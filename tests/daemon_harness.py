@@ -102,9 +102,11 @@ def sheets_destination(sheets, key_dir, *, spreadsheet: str = "sales", **keys: A
     """A google_sheets destination on the Sheets emulator, with a shared spreadsheet."""
     import json
 
-    key = sheets.service_account()
-    key_file = key_dir / f"key-{spreadsheet}.json"
-    key_file.write_text(json.dumps(key))
+    # One key per account: a new key for the same service account revokes the previous one.
+    key_file = key_dir / "service-account.json"
+    if not key_file.exists():
+        key_file.write_text(json.dumps(sheets.service_account()))
+    key = json.loads(key_file.read_text())
     if spreadsheet not in sheets.state.books:
         sheets.create_spreadsheet(
             spreadsheet, "Sales", ["Leads"], shared_with=[key["client_email"]]

@@ -127,6 +127,7 @@ class DeliveryWorker:
         ids = [item.id for item in items]
         if isinstance(exc, PermanentError):
             self._bury(ids, error)
+            self._report(ok=False, message=error)
             return
         expired = [
             i.id for i in items if i.created_at and now - i.created_at > self._dead_letter_after
