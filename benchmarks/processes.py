@@ -1,0 +1,158 @@
+"""The processes benchmarks measure: `leadsync run` and the baselines, each its own process.
+
+A server under measurement runs in its own interpreter, as in production, so
+the load generator and the emulators never share its GIL. `ServerProcess`
+starts one, waits until it accepts connections, reads its resident memory
+from /proc, and stops it with SIGTERM. `leadsync_config` writes the TOML a
+benchmark's daemon runs with, pointed at the emulators.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+START_TIMEOUT = 60.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def accepts(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+class ServerProcess:
+    """One server subprocess listening on 127.0.0.1:`port`, its output kept in `log_path`."""
+
+    def __init__(self, command: list[str], port: int, log_path: Path):
+        self.command, self.port, self.log_path = command, port, log_path
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> ServerProcess:
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        with self.log_path.open("ab") as log:  # the child keeps its own copy of the descriptor
+            self.proc = subprocess.Popen(
+                self.command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT
+            )
+        deadline = time.monotonic() + START_TIMEOUT
+        while not accepts(self.port):
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.command[2:4]} exited: {self.output()[-2000:]}")
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"{self.command[2:4]} did not listen in {START_TIMEOUT}s")
+            time.sleep(0.05)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+
+    def rss_mb(self) -> float:
+        """Resident memory now (VmRSS), in MB (10^6 bytes)."""
+        assert self.proc is not None
+        return rss_mb(self.proc.pid)
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def rss_mb(pid: int, field: str = "VmRSS") -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) * 1024 / 1e6  # the kernel's "kB" are KiB
+    raise RuntimeError(f"no {field} for process {pid}")
+
+
+def leadsync_run(config: Path, port: int, log_path: Path) -> ServerProcess:
+    command = [sys.executable, "-m", "leadsync", "run", "-c", str(config)]
+    return ServerProcess(command, port, log_path)
+
+
+def baseline(kind: str, port: int, log_path: Path, secret: str, **options: str) -> ServerProcess:
+    command = [sys.executable, "-m", "benchmarks.baselines", kind, "--port", str(port)]
+    command += ["--secret", secret]
+    for name, value in options.items():
+        command += [f"--{name.replace('_', '-')}", value]
+    return ServerProcess(command, port, log_path)
+
+
+def leadsync_config(
+    path: Path,
+    graph: Any,
+    store_url: str,
+    port: int,
+    *,
+    pages: Sequence[str] = (),
+    sheet: dict[str, str] | None = None,
+) -> Path:
+    """leadsync.toml for a daemon on the Graph emulator `graph`, optionally with one sheet."""
+    quote = json.dumps  # a TOML basic string is a JSON string for these values
+    lines = [
+        "[facebook]",
+        f"app_id = {quote(graph.app_id)}",
+        f"app_secret = {quote(graph.app_secret)}",
+        'verify_token = "verify-me"',
+        f"access_token = {quote(graph.access_token)}",
+        f"graph_url = {quote(graph.url)}",
+        'poll_interval = "5m"',
+        *[f"[[facebook.pages]]\nid = {quote(page)}" for page in pages],
+        "[server]",
+        'host = "127.0.0.1"',
+        f"port = {port}",
+        'events_token = "events-secret"',
+        "[store]",
+        f"url = {quote(store_url)}",
+        "[logging]",
+        'format = "json"',
+    ]
+    if sheet is not None:
+        lines += ["[[destinations]]", *[f"{key} = {quote(value)}" for key, value in sheet.items()]]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def sheets_destination(sheets: Any, folder: Path, spreadsheet: str) -> dict[str, str]:
+    """A google_sheets destination on the Sheets emulator, its key file written in `folder`."""
+    key = sheets.service_account(f"leadsync-{spreadsheet}@bench-project.iam.gserviceaccount.com")
+    key_file = folder / f"key-{spreadsheet}.json"
+    key_file.write_text(json.dumps(key))
+    sheets.create_spreadsheet(spreadsheet, "Sales", ["Leads"], shared_with=[key["client_email"]])
+    return {
+        "name": "sales-sheet",
+        "type": "google_sheets",
+        "spreadsheet": spreadsheet,
+        "worksheet": "Leads",
+        "credentials": str(key_file),
+        "api_url": sheets.url,
+    }

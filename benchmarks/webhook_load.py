@@ -1,0 +1,171 @@
+"""Load for the webhook ingest benchmark: signed POSTs, one distinct lead each, at full speed.
+
+`drive` keeps `connections` connections busy for `seconds`, each request a
+pre-signed body for a lead not sent before, and reports completed and
+acknowledged (200) requests, the rate, and the ack latency percentiles.
+
+It uses `wrk` when it is installed (Debian package `wrk`): a C load generator
+whose Lua script cycles through the pre-generated bodies, so it costs the
+server little CPU on a 2-core machine. Without it, an aiohttp client in this
+process does the same; it is slower and shares the CPU with the server, so
+its rates are lower bounds (the result says which tool ran).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+
+# Pre-formats every request in init(), so the Lua side only picks the next one.
+# Past the last body it starts over; `drive` then reports the reuse.
+WRK_SCRIPT = r"""
+local requests, count, sent = {}, 0, 0
+
+function init(args)
+  for line in io.lines(args[1]) do
+    local tab = line:find("\t", 1, true)
+    local headers = {
+      ["Content-Type"] = "application/json",
+      ["X-Hub-Signature-256"] = line:sub(1, tab - 1),
+    }
+    count = count + 1
+    requests[count] = wrk.format("POST", "/webhook", headers, line:sub(tab + 1))
+  end
+end
+
+function request()
+  sent = sent % count + 1
+  return requests[sent]
+end
+
+function done(summary, latency, _)
+  local e = summary.errors
+  io.write(string.format(
+    'WRK_RESULT {"duration_us": %d, "requests": %d, "status": %d, "connect": %d, ' ..
+    '"read": %d, "write": %d, "timeout": %d, "p50_us": %d, "p99_us": %d, "max_us": %d}\n',
+    summary.duration, summary.requests, e.status, e.connect, e.read, e.write, e.timeout,
+    latency:percentile(50), latency:percentile(99), latency.max))
+end
+"""
+
+
+@dataclass(frozen=True)
+class SignedPost:
+    lead_id: str
+    body: bytes
+    signature: str
+
+
+@dataclass
+class LoadResult:
+    tool: str
+    seconds: float
+    completed: int
+    acked: int
+    p50_ms: float
+    p99_ms: float
+    errors: int = 0
+    reused: int = 0  # requests that repeated a lead id (more requests than bodies)
+    acked_ids: list[str] | None = field(default=None, repr=False)  # known with the aiohttp client
+
+    @property
+    def rate(self) -> float:
+        """Acknowledged notifications per second."""
+        return self.acked / self.seconds
+
+
+def drive(url: str, posts: Sequence[SignedPost], connections: int, seconds: float) -> LoadResult:
+    """Posts to `url` (…/webhook) from `connections` connections for `seconds`."""
+    if shutil.which("wrk"):
+        return with_wrk(url, posts, connections, seconds)
+    return asyncio.run(with_aiohttp(url, posts, connections, seconds))
+
+
+def with_wrk(url: str, posts: Sequence[SignedPost], connections: int, seconds: float) -> LoadResult:
+    with tempfile.TemporaryDirectory() as folder:
+        bodies = Path(folder) / "bodies.tsv"
+        with bodies.open("wb") as out:
+            for post in posts:
+                out.write(post.signature.encode() + b"\t" + post.body + b"\n")
+        script = Path(folder) / "webhook.lua"
+        script.write_text(WRK_SCRIPT)
+        # One wrk thread drives 32 connections at these rates and leaves the CPU to the server.
+        command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds:.0f}s", "--timeout", "10s"]
+        command += ["-s", str(script), url, "--", str(bodies)]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 120)
+    line = next((x for x in done.stdout.splitlines() if x.startswith("WRK_RESULT ")), None)
+    if done.returncode != 0 or line is None:
+        raise RuntimeError(f"wrk failed ({done.returncode}): {done.stdout[-500:]}{done.stderr}")
+    raw = json.loads(line.removeprefix("WRK_RESULT "))
+    acked = raw["requests"] - raw["status"]  # the receivers answer 200 or an error status
+    return LoadResult(
+        tool="wrk",
+        seconds=raw["duration_us"] / 1e6,
+        completed=raw["requests"],
+        acked=acked,
+        p50_ms=raw["p50_us"] / 1000,
+        p99_ms=raw["p99_us"] / 1000,
+        errors=raw["status"] + raw["connect"] + raw["read"] + raw["write"] + raw["timeout"],
+        reused=max(0, raw["requests"] - len(posts)),
+    )
+
+
+async def with_aiohttp(
+    url: str, posts: Sequence[SignedPost], connections: int, seconds: float
+) -> LoadResult:
+    pending = iter(posts)
+    latencies: list[float] = []
+    acked: list[str] = []
+    errors = 0
+    connector = aiohttp.TCPConnector(limit=connections)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        deadline = time.perf_counter() + seconds
+
+        async def worker() -> None:
+            nonlocal errors
+            for post in pending:
+                headers = {"Content-Type": "application/json"}
+                headers["X-Hub-Signature-256"] = post.signature
+                sent = time.perf_counter()
+                async with session.post(url, data=post.body, headers=headers) as reply:
+                    await reply.read()
+                latencies.append(time.perf_counter() - sent)
+                if reply.status == 200:
+                    acked.append(post.lead_id)
+                else:
+                    errors += 1
+                if time.perf_counter() >= deadline:
+                    return
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(connections)))
+        elapsed = time.perf_counter() - started
+    return LoadResult(
+        tool="aiohttp client (wrk not installed)",
+        seconds=elapsed,
+        completed=len(latencies),
+        acked=len(acked),
+        p50_ms=percentile(latencies, 50) * 1000,
+        p99_ms=percentile(latencies, 99) * 1000,
+        errors=errors,
+        acked_ids=acked,
+    )
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The nearest-rank q-th percentile (what wrk reports); nan for no values."""
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    rank = max(1, math.ceil(q / 100 * len(ordered)))
+    return ordered[rank - 1]
