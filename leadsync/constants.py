@@ -29,8 +29,10 @@ SHEETS_WRITES_PER_MINUTE = 60
 # Leads handed to a connector in one deliver() call.
 DELIVERY_BATCH_SIZE = 500
 
-# How long a claimed outbox item stays ours before another worker may take it over.
-OUTBOX_CLAIM_LEASE = timedelta(minutes=2)
+# How long a claimed outbox item stays ours before another worker may take it over: how long
+# a dead replica's batch waits. A longer round is safe: the daemon renews its destination
+# lease while a round runs, so no other replica claims for that destination meanwhile.
+OUTBOX_CLAIM_LEASE = timedelta(seconds=15)
 
 # Default time an outbox item may keep failing before it goes to the dead letter.
 DEFAULT_DEAD_LETTER_AFTER = timedelta(hours=24)

@@ -31,14 +31,15 @@ import connectors
 from leadsync import logs
 from leadsync.abc import Store
 from leadsync.config import Settings, load_config
-from leadsync.constants import SHUTDOWN_GRACE_SECONDS
+from leadsync.constants import OUTBOX_CLAIM_LEASE, SHUTDOWN_GRACE_SECONDS
 from leadsync.errors import AuthError, ConfigError, RateLimited
 from leadsync.facebook.graph import GraphClient
 from leadsync.health import HealthReport, assess
 from leadsync.ingest.fetch import LeadFetcher
 from leadsync.ingest.group_commit import GroupCommitter
-from leadsync.ingest.poller import Poller
+from leadsync.ingest.poller import Poller, PollReport
 from leadsync.jobs import Job
+from leadsync.leases import LeaseKeeper
 from leadsync.metrics import Metrics
 from leadsync.models import ScoredLead, ServiceStatus, utcnow
 from leadsync.outbox.enqueue import Enqueuer
@@ -52,8 +53,10 @@ log = structlog.get_logger(__name__)
 
 # Engagement points decay continuously; re-scoring once a day keeps rows close enough.
 DECAY_INTERVAL = timedelta(days=1)
-# A delivery job holds its destination for this long, renewed every round (one writer per sheet).
-DESTINATION_LEASE = timedelta(seconds=60)
+# One replica at a time writes to a destination (one writer per sheet). The lease is renewed
+# while a round runs, however long, so it can be short: a dead replica's destination passes to
+# a live one this soon (its claimed items follow after OUTBOX_CLAIM_LEASE, the same time).
+DESTINATION_LEASE = OUTBOX_CLAIM_LEASE
 
 
 def graph_client(settings: Settings) -> GraphClient:
@@ -78,6 +81,7 @@ class Daemon:
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.store = store or open_store(settings.store.url)
         self.store.migrate()
+        self.leases = LeaseKeeper(self.store, self.owner)
         self.graph = graph_client(settings)
         self.metrics = Metrics(self.store.destination_stats)
         self.enqueuer = Enqueuer(self.store, Scorer(settings.scoring), settings.destinations)
@@ -129,8 +133,10 @@ class Daemon:
         await asyncio.gather(*(job.stop(SHUTDOWN_GRACE_SECONDS - 1) for job in jobs))
         if self._runner is not None:
             await self._runner.cleanup()
+        # Handing the destinations back lets another replica deliver at once. Poll leases just
+        # expire: the scheduler does not wait for a poll in hand, which must stay the only one.
         for worker in self.workers:
-            self.store.release_lease(f"deliver:{worker.name}", self.owner)
+            self.leases.release(f"deliver:{worker.name}")
         self.store.close()
         self.metrics.up.set(0)
         log.info("daemon.stopped")
@@ -204,31 +210,15 @@ class Daemon:
 
     def _delivery_step(self, worker: DeliveryWorker):  # noqa: ANN202 - a closure for Job
         def step() -> int:
-            if not self.store.acquire_lease(
-                f"deliver:{worker.name}", self.owner, DESTINATION_LEASE
-            ):
-                return 0
-            return worker.run_once()
+            with self.leases.hold(f"deliver:{worker.name}", DESTINATION_LEASE) as ours:
+                return worker.run_once() if ours else 0
 
         return step
 
     async def _poll_page(self, page_id: str, only: list[str] | None) -> None:
-        if not await asyncio.to_thread(
-            self.store.acquire_lease,
-            f"poll:{page_id}",
-            self.owner,
-            self.settings.facebook.poll_interval * 2,
-        ):  # noqa: E501
+        report = await asyncio.to_thread(self._poll_if_ours, page_id, only)
+        if report is None:
             return
-        if self._facebook_ok is False:
-            await asyncio.to_thread(self.reload)
-        began = time.monotonic()
-        with self._graph_counted():
-            report = await asyncio.to_thread(self.poller.poll_page, page_id, only)
-        log.info(
-            "page.polled", page_id=page_id, seconds=round(time.monotonic() - began, 3),
-            leads_new=report.leads_new, errors=len(report.errors),
-        )  # fmt: skip
         if report.leads_new:
             self.metrics.leads_ingested.labels("poll").inc(report.leads_new)
             self.score_job.wake()
@@ -236,6 +226,23 @@ class Daemon:
             await asyncio.to_thread(self._facebook_status, True, "token valid")
         elif report.auth_failed:
             self._facebook_ok = False
+
+    def _poll_if_ours(self, page_id: str, only: list[str] | None) -> PollReport | None:
+        """Polls the page when this replica holds its lease (None otherwise); one poller a page."""
+        lease = self.settings.facebook.poll_interval * 2  # kept between rounds by the holder
+        with self.leases.hold(f"poll:{page_id}", lease) as ours:
+            if not ours:
+                return None
+            if self._facebook_ok is False:
+                self.reload()
+            began = time.monotonic()
+            with self._graph_counted():
+                report = self.poller.poll_page(page_id, only)
+        log.info(
+            "page.polled", page_id=page_id, seconds=round(time.monotonic() - began, 3),
+            leads_new=report.leads_new, errors=len(report.errors),
+        )  # fmt: skip
+        return report
 
     async def _rescore_all(self) -> None:
         changed = await asyncio.to_thread(self.enqueuer.rescore_all)
