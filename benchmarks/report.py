@@ -113,10 +113,15 @@ def table(rows: Sequence[dict[str, Any]], title: str) -> Table:
             else "–",
             f"{value:.2f}x" if value is not None else "–",
             str(row.get("target", "")),
-            f"[{styles[row['verdict']]}]{row['verdict'] or 'see target'}[/]"
-            if row["verdict"] else "see target",
+            _verdict(row, styles),
         )  # fmt: skip
     return grid
+
+
+def _verdict(row: dict[str, Any], styles: dict[str, str]) -> str:
+    if row["verdict"]:
+        return f"[{styles[row['verdict']]}]{row['verdict']}[/]"
+    return "see target" if row.get("target") else "–"
 
 
 def summary(rows: Sequence[dict[str, Any]]) -> str:
@@ -126,7 +131,7 @@ def summary(rows: Sequence[dict[str, Any]]) -> str:
     if count[MISSED]:
         line += f", {count[MISSED]} NOT met"
     if count[UNJUDGED]:
-        line += f", {count[UNJUDGED]} figures without a target"
+        line += f", {count[UNJUDGED]} without a verdict"
     if count[FAILED]:
         line += f", {count[FAILED]} benchmarks FAILED to run"
     return line
