@@ -178,9 +178,12 @@ class Daemon:
                 self._poll_page, "interval", seconds=interval, args=[page.id, page.forms],
                 id=f"poll:{page.id}", next_run_time=utcnow(), max_instances=1, coalesce=True,
             )  # fmt: skip
+        # Also once at start: an event acknowledged just before a crash (its re-scoring was only
+        # in memory) still changes the row, a daemon restarted more often than daily still
+        # decays, and changed rules re-score at once. Unchanged scores make no new revision.
         self.scheduler.add_job(
             self._rescore_all, "interval", seconds=DECAY_INTERVAL.total_seconds(), id="decay",
-            next_run_time=utcnow() if self.enqueuer.rules_changed() else None, max_instances=1,
+            next_run_time=utcnow(), max_instances=1,
         )  # fmt: skip
         self.scheduler.start()
 
