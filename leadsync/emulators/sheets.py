@@ -292,6 +292,11 @@ class SheetsEmulator:
         with self.state.lock:
             self.state.faults.append(Fault(status, count, kind, after_apply, delay))
 
+    def clear_faults(self) -> None:
+        """Forgets every injected fault not served yet: the outage is over."""
+        with self.state.lock:
+            self.state.faults.clear()
+
     def requests(self, op: str | None = None, kind: str | None = None) -> list[RequestRecord]:
         """API requests seen so far, optionally of one method ("values.append") or kind."""
         with self.state.lock:
