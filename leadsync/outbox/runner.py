@@ -5,9 +5,11 @@ newest revision of each lead to the connector once, and settles every item
 by what happened: delivered; retried later (backoff from tenacity's
 exponential-with-jitter strategy, or the wait a rate limit asked for); or
 moved to the dead letter when it is permanent or has kept failing past the
-maximum age. A broken destination only delays its own queue. Connectors keep
-no retry logic of their own; they upsert by lead id, so redelivering after a
-crash never makes a second row.
+maximum age. A broken destination only delays its own queue, and only while
+it is broken: the waits are capped at a minute, and the first batch it takes
+again sends at once every item still waiting out a wait from its outage.
+Connectors keep no retry logic of their own; they upsert by lead id, so
+redelivering after a crash never makes a second row.
 """
 
 from __future__ import annotations
@@ -25,9 +27,10 @@ from leadsync.models import DeliveryResult, OutboxItem, ScoredLead, ServiceStatu
 
 log = structlog.get_logger(__name__)
 
-# Full-jitter exponential backoff: a random wait up to 2 s, 4 s, 8 s ... capped at 10 minutes,
-# so an outage of minutes costs minutes, and many failed items do not retry in step.
-BACKOFF = wait_random_exponential(multiplier=2, max=600)
+# Full-jitter exponential backoff: a random wait up to 2 s, 4 s, 8 s ... capped at one minute,
+# so many failed items do not retry in step, and the rows of a long outage land within a minute
+# of its end (speed to lead), for the price of one retried batch a minute while it lasts.
+BACKOFF = wait_random_exponential(multiplier=2, max=60)
 # A revoked credential is retried this often, so delivery resumes soon after it is replaced.
 AUTH_RETRY = timedelta(seconds=30)
 
@@ -59,6 +62,7 @@ class DeliveryWorker:
         self._batch_size = batch_size
         self._dead_letter_after = dead_letter_after
         self._ready = False
+        self._waiting: set[int] = set()  # items put off because the whole destination failed
         self.paused_until: datetime | None = None
         self.delivered = 0
         self.on_delivered: Callable[[str, Sequence[ScoredLead]], None] | None = None
@@ -78,13 +82,14 @@ class DeliveryWorker:
                 self._ready = True
             results = self._connector.deliver(batch)
         except LeadsyncError as exc:
-            self._fail(items, exc)
+            self._fail(items, exc, whole_batch=True)
             return len(items)
         except Exception as exc:  # noqa: BLE001 - an unknown bug must delay leads, never drop them
             log.exception("delivery.crashed", destination=self.name, items=len(items))
-            self._fail(items, exc)
+            self._fail(items, exc, whole_batch=True)
             return len(items)
         self._settle(items, results)
+        self._send_waiting()
         self._report(ok=True, message=f"delivered {len(results)} leads")
         if self.on_delivered:
             ok = {r.lead_id for r in results if r.ok}
@@ -119,7 +124,18 @@ class DeliveryWorker:
             elif result.error is not None:
                 self._fail([item], result.error)
 
-    def _fail(self, items: Sequence[OutboxItem], exc: Exception) -> None:
+    def _send_waiting(self) -> None:
+        """The destination took a batch again: what waits out its outage's backoff goes now."""
+        if not self._waiting:
+            return
+        ids, self._waiting = sorted(self._waiting), set()
+        # Items delivered meanwhile are not pending any more; the store leaves them alone.
+        self._store.retry(ids, "sent again: the destination took a later batch", utcnow())
+        log.info("delivery.resumed", destination=self.name, items=len(ids))
+
+    def _fail(
+        self, items: Sequence[OutboxItem], exc: Exception, *, whole_batch: bool = False
+    ) -> None:
         if self.on_failed:
             self.on_failed(self.name, exc)
         error = f"{type(exc).__name__}: {exc}"
@@ -138,6 +154,9 @@ class DeliveryWorker:
         wait = self._wait_for(exc, max((item.attempts for item in items), default=0) + 1)
         if retry:
             self._store.retry(retry, error, now + wait)
+        if whole_batch and not isinstance(exc, RateLimited):
+            # The destination failed, not a lead; a rate limit's wait is the service's to set.
+            self._waiting.update(retry)
         log.warning(
             "delivery.failed",
             destination=self.name,

@@ -1,0 +1,113 @@
+"""Delivery retries after an outage (outbox/runner.py), on a real SQLite store.
+
+The destination is an in-memory connector that can be down as a whole or refuse
+one lead. What is checked is what a user sees after a long outage: the waits are
+capped, and the first batch the destination takes again sends everything that
+was put off by the outage, while a lead refused on its own keeps its backoff.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from leadsync.config import DestinationSettings
+from leadsync.errors import TransientError
+from leadsync.models import DeliveryResult, Lead, ScoredLead, utcnow
+from leadsync.outbox.enqueue import Enqueuer
+from leadsync.outbox.runner import DeliveryWorker, backoff_after
+from leadsync.scoring.engine import Scorer
+from leadsync.scoring.settings import ScoringSettings
+from leadsync.store import open_store
+
+DEST = DestinationSettings(name="memory", type="webhook")
+AN_HOUR = timedelta(hours=1)
+
+
+class MemoryDestination:
+    """A destination that keeps rows by lead id; `down` fails every call, `refuse` one lead."""
+
+    name = "memory"
+
+    def __init__(self) -> None:
+        self.rows: dict[str, int] = {}
+        self.down = False
+        self.refuse: set[str] = set()
+
+    def ensure_ready(self) -> None:
+        if self.down:
+            raise TransientError("memory destination is down")
+
+    def deliver(self, batch: Sequence[ScoredLead]) -> list[DeliveryResult]:
+        if self.down:
+            raise TransientError("memory destination is down")
+        results = []
+        for scored in batch:
+            if scored.lead.id in self.refuse:
+                results.append(DeliveryResult(scored.lead.id, TransientError("refused")))
+            else:
+                self.rows[scored.lead.id] = scored.score.points
+                results.append(DeliveryResult(scored.lead.id))
+        return results
+
+
+@pytest.fixture
+def store(tmp_path):
+    store = open_store(f"sqlite:///{tmp_path / 'l.db'}")
+    store.migrate()
+    yield store
+    store.close()
+
+
+def arrive(store, *lead_ids: str) -> None:
+    """Stores and scores leads, which puts them in the outbox."""
+    now = datetime(2026, 11, 29, tzinfo=UTC)
+    store.save_leads([Lead(i, now, "p1", "f1", answers={"job_title": ("VP",)}) for i in lead_ids])
+    Enqueuer(store, Scorer(ScoringSettings()), [DEST]).score_new()
+
+
+def put_off(store, destination: MemoryDestination, worker: DeliveryWorker) -> list[int]:
+    """Fails one round, then moves its items an hour out, as a long outage's backoff would."""
+    items = store.claim(DEST.name, 100, "peek", timedelta(seconds=0))
+    worker.run_once()
+    store.retry([i.id for i in items], "emulated long outage", utcnow() + AN_HOUR)
+    return [i.id for i in items]
+
+
+def test_backoff_grows_from_seconds_and_is_capped_at_a_minute():
+    assert all(backoff_after(1) <= timedelta(seconds=2) for _ in range(50))
+    waits = [backoff_after(n) for n in range(1, 60) for _ in range(5)]
+    assert max(waits) <= timedelta(seconds=60)
+    assert max(backoff_after(20) for _ in range(50)) > timedelta(seconds=30)
+
+
+def test_first_batch_after_an_outage_sends_what_the_outage_put_off(store):
+    destination = MemoryDestination()
+    worker = DeliveryWorker(store, DEST.name, destination, owner="w1")
+    arrive(store, "1", "2", "3")
+    destination.down = True
+    put_off(store, destination, worker)
+    assert destination.rows == {}
+    destination.down = False
+    arrive(store, "4")  # the next lead after the outage: due at once, it shows Sheets is back
+    worker.run_once()
+    assert set(destination.rows) == {"4"}
+    worker.run_once()  # no clock moved: the put-off items were made due by the success
+    assert set(destination.rows) == {"1", "2", "3", "4"}
+    assert store.destination_stats()[0].pending == 0
+
+
+def test_a_lead_refused_on_its_own_keeps_its_backoff(store):
+    destination = MemoryDestination()
+    worker = DeliveryWorker(store, DEST.name, destination, owner="w1")
+    destination.refuse = {"1"}
+    arrive(store, "1", "2")
+    put_off(store, destination, worker)  # "2" delivered, "1" refused on its own
+    assert set(destination.rows) == {"2"}
+    destination.refuse = set()
+    arrive(store, "3")
+    worker.run_once()
+    worker.run_once()
+    assert set(destination.rows) == {"2", "3"}  # "1" waits out its own backoff
