@@ -47,7 +47,7 @@ log = structlog.get_logger(__name__)
 SHEETS_READS_PER_MINUTE = 60
 # Longest wait for quota inside deliver(); past it the runner is told to come back later
 # (it then hands us a bigger batch, which is how bursts turn into few requests).
-MAX_PACING_WAIT = 2.0
+MAX_PACING_WAIT = 3.0  # three spaced writes: header, score updates, append
 NEW_SHEET_ROWS = 1000
 
 

@@ -35,6 +35,9 @@ TIMEOUT = (5.0, 30.0)
 # Sheets quotas are per minute and "refill every minute" (Sheets API "Usage limits"); its 429
 # carries no Retry-After, so after one we wait a whole window.
 QUOTA_WINDOW_SECONDS = 60.0
+# A burst of up to a sixth of the quota goes at once (a quiet sheet gets its row now);
+# beyond it requests are spaced evenly over the window.
+BURST_SHARE = 6
 SERVICE = "google_sheets"
 KEY_FIELDS = ("client_email", "private_key", "token_uri")
 
@@ -91,10 +94,13 @@ def open_client(
 
 
 class MinuteBudget:
-    """At most `limit` requests in any `window` seconds, as Google counts its quotas.
+    """At most `limit` requests in any `window` seconds, as Google counts its quotas, paced.
 
     A sliding log rather than a refilling bucket: a bucket allows a full burst on top
-    of its refill, which can exceed a per-minute quota.
+    of its refill, which can exceed a per-minute quota. Past a small burst, requests are
+    also spaced evenly (window / limit apart): spending the whole minute's quota in the
+    first seconds of a sustained flow would leave every later lead waiting for the next
+    minute, where spacing keeps each one within about a second.
     """
 
     def __init__(
@@ -107,16 +113,21 @@ class MinuteBudget:
         self.limit, self.window = limit, window
         self._clock, self._sleep = clock, sleep
         self._sent: deque[float] = deque()
+        self.burst = max(1, limit // BURST_SHARE)
+        self.spacing = window / limit
 
     def wait_time(self, count: int) -> float:
-        """Seconds until `count` more requests fit in the window."""
+        """Seconds until `count` more requests fit in the window and the pace."""
         now = self._clock()
         while self._sent and self._sent[0] <= now - self.window:
             self._sent.popleft()
+        paced = 0.0
+        if len(self._sent) >= self.burst:
+            paced = max(0.0, self._sent[-1] + self.spacing * count - now)
         excess = len(self._sent) + min(count, self.limit) - self.limit
         if excess <= 0:
-            return 0.0
-        return self._sent[excess - 1] + self.window - now
+            return paced
+        return max(paced, self._sent[excess - 1] + self.window - now)
 
     def take(self, count: int, max_wait: float, what: str) -> None:
         """Waits for room for `count` requests, or raises RateLimited when that is too long."""

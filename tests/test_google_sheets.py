@@ -384,16 +384,35 @@ def test_header_without_lead_id_is_refused(emu, make):
 def test_pacing_holds_writes_under_the_quota(emu, make):
     """Past its per-minute budget the connector asks to come back later instead of a 429."""
     clock = FakeClock()
-    connector = make(clock, writes_per_minute=3)
-    connector.deliver([scored(lead(1))])  # creates the worksheet with its header, appends
-    connector.deliver([scored(lead(2))])
+    connector = make(clock, writes_per_minute=6)  # a burst of 1, then one write every 10 s
+    for _ in range(5):  # the first delivery creates the worksheet and header: three writes
+        try:
+            connector.deliver([scored(lead(1))])
+            break
+        except RateLimited as held_back:
+            clock.now += held_back.retry_after
+    assert len(rows(emu)) == 1
     with pytest.raises(RateLimited) as caught:
-        connector.deliver([scored(lead(3))])
+        connector.deliver([scored(lead(2))])
     assert 0 < caught.value.retry_after <= 60
     assert not [r for r in emu.requests() if r.status == 429]
     clock.now += caught.value.retry_after
-    connector.deliver([scored(lead(3))])
-    assert len(rows(emu)) == 3
+    connector.deliver([scored(lead(2))])
+    assert len(rows(emu)) == 2
+
+
+def test_writes_past_the_burst_are_spaced_evenly(emu, make):
+    """A sustained flow spends the quota over the minute, not in its first seconds."""
+    clock = FakeClock()
+    connector = make(clock, writes_per_minute=60)  # a burst of 10, then one write a second
+    start = clock.now
+    for n in range(1, 31):
+        connector.deliver([scored(lead(n))])
+    writes = [r for r in emu.requests(kind="write")]
+    assert len(rows(emu)) == 30 and not [r for r in emu.requests() if r.status == 429]
+    # Past the burst every write waited its turn: about one a second, never a minute's stall.
+    assert 15 <= clock.now - start <= 25, clock.now - start
+    assert len(writes) >= 30
 
 
 def test_logs_carry_ids_and_counts_only(emu, make):

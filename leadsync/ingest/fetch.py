@@ -90,8 +90,8 @@ class LeadFetcher:
             return []
         self._settle_failures(outcome.failed)
         stored = self._store.save_leads(self._forms.name_leads(outcome.leads))
-        for lead_id in stored:
-            log.info("lead.stored", lead_id=lead_id)
+        if stored:  # one event per round: per-lead events cost more than the work
+            log.info("leads.stored", lead_ids=stored, source="webhook")
         auth = [exc for exc in outcome.failed.values() if isinstance(exc, AuthError)]
         if auth and not stored:
             raise auth[0]  # a batch whose every item was refused for the token: report it

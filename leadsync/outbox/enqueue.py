@@ -67,8 +67,8 @@ class Enqueuer:
             targets = destinations_for(lead, score, routed.get(lead.id, set()), self._destinations)
             updates.append(ScoreUpdate(lead.id, score, targets))
         changed = self._store.save_scores(updates)
-        for lead_id, revision in changed.items():
-            log.info("lead.scored", lead_id=lead_id, revision=revision)
+        if changed:
+            log.info("leads.scored", revisions=changed)
         return changed
 
     def rescore_all(self, now: datetime | None = None) -> int:

@@ -112,9 +112,9 @@ class DeliveryWorker:
         done = [item for item in items if item.lead_id in by_lead and by_lead[item.lead_id].ok]
         if done:
             self._store.complete(done, [r for r in results if r.ok])
-            self.delivered += len({item.lead_id for item in done})
-            for lead_id in {item.lead_id for item in done}:
-                log.info("lead.delivered", lead_id=lead_id, destination=self.name)
+            delivered = sorted({item.lead_id for item in done})
+            self.delivered += len(delivered)
+            log.info("leads.delivered", lead_ids=delivered, destination=self.name)
         for item in items:
             result = by_lead.get(item.lead_id)
             if result is None:
