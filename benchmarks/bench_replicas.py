@@ -1,0 +1,214 @@
+"""Webhook ingest on PostgreSQL with 1 and with 3 replicas, against one process on SQLite.
+
+Each setup runs real `leadsync run` processes on a fresh store: one process on
+a SQLite file (the single-host default, the baseline), one replica on a fresh
+PostgreSQL schema, and three replicas sharing one. A Python aiohttp load
+generator in this process keeps 32 connections busy, spread round-robin over
+the replicas' ports (connection i goes to replica i mod n, as a layer-4 load
+balancer spreads them); every POST is signed with the app secret and carries
+one leadgen change for a lead id not sent before. A 200 means the notification
+is committed, so afterwards every acknowledged lead id must be in the store's
+notifications table; the run counts those missing.
+
+As in `bench_ingest`, the Graph emulator (in this process) knows every lead,
+so the replicas' fetch jobs resolve them while the load runs, as in
+production; the emulator and the load generator take their CPU from the same
+two cores as the replicas and PostgreSQL, so the figures are lower bounds.
+With 3 replicas, every replica's fetch job reads every pending notification,
+so some leads are fetched more than once (docs/deployment.md); that cost is in
+the 3-replica figure. On two cores the replicas share the CPU: more replicas
+buy availability here, not throughput.
+Stores are on the real disk (SQLite beside this file, PostgreSQL's own data
+directory), never on a RAM disk.
+
+Run: `python -m benchmarks.bench_replicas` (or `--quick`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+import psycopg
+from psycopg import sql
+
+from benchmarks import processes
+from benchmarks.bench_ingest import signed_posts
+from benchmarks.bench_store import postgres_reachable, postgres_url, sqlite_url
+from benchmarks.webhook_load import LoadResult, SignedPost, percentile
+from leadsync.emulators.graph import GraphEmulator
+from leadsync.store import postgres_target
+
+CONNECTIONS = 32
+# More than any setup acknowledges per second here, so no lead id is sent twice.
+BODIES_PER_SECOND = 6_000
+
+
+@dataclass(frozen=True)
+class Setup:
+    name: str
+    backend: str  # "sqlite" or "postgres"
+    replicas: int
+
+
+SQLITE, POSTGRES_1, POSTGRES_3 = (
+    Setup("SQLite, 1 process", "sqlite", 1),
+    Setup("PostgreSQL, 1 replica", "postgres", 1),
+    Setup("PostgreSQL, 3 replicas", "postgres", 3),
+)
+
+
+async def drive(urls: Sequence[str], posts: Sequence[SignedPost], seconds: float) -> LoadResult:
+    """Keeps CONNECTIONS connections busy for `seconds`, connection i on urls[i mod n]."""
+    pending = iter(posts)
+    latencies: list[float] = []
+    acked: list[str] = []
+    errors = 0
+    deadline = time.perf_counter() + seconds
+
+    async def connection(url: str) -> None:
+        nonlocal errors
+        # One session per connection: keep-alive pins it to its replica, as a TCP balancer does.
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1)) as session:
+            for post in pending:
+                headers = {"Content-Type": "application/json"}
+                headers["X-Hub-Signature-256"] = post.signature
+                sent = time.perf_counter()
+                async with session.post(url, data=post.body, headers=headers) as reply:
+                    await reply.read()
+                latencies.append(time.perf_counter() - sent)
+                if reply.status == 200:
+                    acked.append(post.lead_id)
+                else:
+                    errors += 1
+                if time.perf_counter() >= deadline:
+                    return
+
+    started = time.perf_counter()
+    await asyncio.gather(*(connection(urls[i % len(urls)]) for i in range(CONNECTIONS)))
+    return LoadResult(
+        tool="aiohttp client",
+        seconds=time.perf_counter() - started,
+        completed=len(latencies),
+        acked=len(acked),
+        p50_ms=percentile(latencies, 50) * 1000,
+        p99_ms=percentile(latencies, 99) * 1000,
+        errors=errors,
+        reused=max(0, len(latencies) - len(posts)),
+        acked_ids=acked,
+    )
+
+
+@contextlib.contextmanager
+def fresh_store(backend: str) -> Iterator[str]:
+    """The URL of an empty store of `backend`, removed afterwards."""
+    place = sqlite_url if backend == "sqlite" else postgres_url
+    with place() as url:
+        yield url
+
+
+def stored_lead_ids(url: str) -> set[str]:
+    """Every lead id in the store's notifications table, read behind the daemons' backs."""
+    query = "SELECT lead_id FROM notifications"
+    if url.startswith("sqlite:///"):
+        path = url.removeprefix("sqlite:///")
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as conn:
+            return {row[0] for row in conn.execute(query)}
+    conninfo, schema = postgres_target(url)
+    with psycopg.connect(conninfo) as conn:
+        conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))
+        return {row[0] for row in conn.execute(query)}
+
+
+def replicas(graph, url: str, count: int, folder: Path) -> list[processes.ServerProcess]:  # noqa: ANN001
+    """`count` `leadsync run` processes on one store, one config each but for the port."""
+    servers = []
+    for number in range(count):
+        port = processes.free_port()
+        config = processes.leadsync_config(folder / f"replica-{number}.toml", graph, url, port)
+        servers.append(processes.leadsync_run(config, port, folder / f"replica-{number}.log"))
+    return servers
+
+
+def measure(setup: Setup, graph, folder: Path, warm_up, posts, seconds: float):  # noqa: ANN001
+    """One setup on a fresh store: its load result and the acknowledged leads it lost."""
+    folder.mkdir()
+    with fresh_store(setup.backend) as url, contextlib.ExitStack() as running:
+        servers = replicas(graph, url, setup.replicas, folder)
+        for server in servers:  # one after the other: the first one migrates, the rest wait
+            running.enter_context(server)
+        urls = [f"{server.url}/webhook" for server in servers]
+        first = asyncio.run(drive(urls, warm_up, 1)) if warm_up else None
+        result = asyncio.run(drive(urls, posts, seconds))
+        acked = {i for load in (first, result) if load for i in load.acked_ids or ()}
+        return result, len(acked - stored_lead_ids(url))
+
+
+def run(quick: bool = False) -> list[dict]:
+    """Each setup under the same load, in alternating rounds; each one's best round."""
+    if not postgres_reachable():
+        raise RuntimeError("PostgreSQL at 127.0.0.1:5432 is unreachable; it is what this measures")
+    seconds, rounds = (3, 1) if quick else (8, 2)
+    warm = 0 if quick else BODIES_PER_SECOND
+    best: dict[Setup, LoadResult] = {}
+    lost = dict.fromkeys((SQLITE, POSTGRES_1, POSTGRES_3), 0)
+    with tempfile.TemporaryDirectory(dir=Path(__file__).parent) as tmp, GraphEmulator() as graph:
+        # Every setup starts on an empty store, so all of them can be sent the same leads.
+        every = signed_posts(graph, warm + BODIES_PER_SECOND * seconds)
+        for number in range(rounds):
+            for setup in lost:
+                folder = Path(tmp) / f"{setup.backend}-{setup.replicas}-{number}"
+                result, gone = measure(setup, graph, folder, every[:warm], every[warm:], seconds)
+                lost[setup] += gone
+                if setup not in best or result.rate > best[setup].rate:
+                    best[setup] = result
+    return rows(best, lost, rounds, seconds)
+
+
+def rows(best: dict[Setup, LoadResult], lost: dict[Setup, int], rounds: int, seconds: int):
+    """Notifications/s with 1 and 3 replicas on PostgreSQL, each against SQLite; losses."""
+    load = f"{CONNECTIONS} connections round-robin over the replicas, 1 change per POST"
+    note = f"{best[SQLITE].tool} in the benchmark process; fresh processes and store per setup,"
+    note += f" best of {rounds} round(s) of {seconds} s"
+    for setup, result in best.items():
+        if result.errors or result.reused:
+            note += f"; {setup.name}: {result.errors} errors, {result.reused} reused ids"
+    figures = [
+        {
+            "figure": f"webhook ingest, durable, {setup.name}, {load}, vs SQLite, 1 process",
+            "leadsync": round(best[setup].rate),
+            "baseline": round(best[SQLITE].rate),
+            "unit": "notifications/s",
+            "target": "",  # the issue asks for the figures; on 2 cores replicas share the CPU
+            "p99_ms": round(best[setup].p99_ms, 1),
+            "baseline_p99_ms": round(best[SQLITE].p99_ms, 1),
+            "note": note,
+        }
+        for setup in (POSTGRES_1, POSTGRES_3)
+    ]
+    figures.append(
+        {
+            "figure": "acknowledged notifications missing from the store, 1 and 3 replicas",
+            "leadsync": lost[POSTGRES_1] + lost[POSTGRES_3],
+            "baseline": lost[SQLITE],
+            "unit": "notifications",
+            "target": "0",
+            "max": 0,
+        }
+    )
+    return figures
+
+
+if __name__ == "__main__":
+    for row in run(quick="--quick" in sys.argv):
+        p99 = f"p99 {row.get('p99_ms')} vs {row.get('baseline_p99_ms')} ms"
+        print(f"{row['figure']}: leadsync {row['leadsync']}, baseline {row['baseline']} "
+              f"{row['unit']}, {p99}")  # fmt: skip
