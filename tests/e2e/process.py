@@ -36,6 +36,8 @@ def write_config(
     extra: str = "",
     *,
     poll_interval: str = "2s",
+    verify_token: str = "verify-me",
+    events_token: str = "events-secret",
 ) -> Path:
     """The config of a daemon on the Graph emulator; `access_token` is its current token."""
     path.write_text(
@@ -43,7 +45,7 @@ def write_config(
 [facebook]
 app_id = "{graph.app_id}"
 app_secret = "{graph.app_secret}"
-verify_token = "verify-me"
+verify_token = "{verify_token}"
 access_token = "{graph.access_token}"
 graph_url = "{graph.url}"
 poll_interval = "{poll_interval}"
@@ -51,7 +53,7 @@ poll_interval = "{poll_interval}"
 [server]
 host = "127.0.0.1"
 port = {port}
-events_token = "events-secret"
+events_token = "{events_token}"
 
 [store]
 url = "{store_url}"
