@@ -162,9 +162,7 @@ class PostgresStore(PostgresOutbox, Store):
 
     def unscored_lead_ids(self, limit: int) -> list[str]:
         return self._column(
-            "SELECT l.id FROM leads AS l"
-            " WHERE NOT EXISTS (SELECT 1 FROM scores AS s WHERE s.lead_id = l.id)"
-            " ORDER BY l.seq LIMIT %s",
+            "SELECT id FROM leads WHERE NOT scored ORDER BY seq LIMIT %s",
             (limit,),
         )
 
@@ -264,6 +262,9 @@ class PostgresStore(PostgresOutbox, Store):
                     for destination in u.destinations
                 ],
             )
+            first = [u.lead_id for u, rev in changes if rev == 1]
+            if first:
+                cursor.execute("UPDATE leads SET scored = true WHERE id = ANY(%s)", (first,))
         return {update.lead_id: revision for update, revision in changes}
 
     def current_scores(self, lead_ids: Sequence[str]) -> dict[str, tuple[Score, int]]:

@@ -149,9 +149,7 @@ class SQLiteStore(SQLiteOutbox, Store):
 
     def unscored_lead_ids(self, limit: int) -> list[str]:
         return self._column(
-            "SELECT l.id FROM leads AS l"
-            " WHERE NOT EXISTS (SELECT 1 FROM scores AS s WHERE s.lead_id = l.id)"
-            " ORDER BY l.seq LIMIT ?",
+            "SELECT id FROM leads WHERE scored = 0 ORDER BY seq LIMIT ?",
             (limit,),
         )
 
@@ -245,6 +243,8 @@ class SQLiteStore(SQLiteOutbox, Store):
                     for destination in u.destinations
                 ],
             )
+            first = [(u.lead_id,) for u, rev in changes if rev == 1]
+            conn.executemany("UPDATE leads SET scored = 1 WHERE id = ?", first)
         return {update.lead_id: revision for update, revision in changes}
 
     def current_scores(self, lead_ids: Sequence[str]) -> dict[str, tuple[Score, int]]:
