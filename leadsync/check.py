@@ -92,7 +92,7 @@ def check_page(graph: GraphClient, page_id: str) -> list[Finding]:
                 "no active lead forms visible",
                 "create a lead form or check the token's page role",
             )
-        )  # noqa: E501
+        )
     else:
         findings.append(Finding(True, subject, f"{len(active)} active forms"))
     return findings

@@ -161,7 +161,7 @@ def forms(config: ConfigOption = Path(DEFAULT_CONFIG_PATH)) -> None:
             _when(cp and cp.polled_at),
             _when(cp and cp.last_created_time),
             cp.last_error if cp else "",
-        )  # noqa: E501
+        )
     store.close()
     console.print(table)
 
@@ -180,7 +180,7 @@ def status(config: ConfigOption = Path(DEFAULT_CONFIG_PATH)) -> None:
     for d in snap.destinations:
         queues.add_row(
             d.destination, str(d.pending), _when(d.oldest_pending), str(d.delivered), str(d.dead)
-        )  # noqa: E501
+        )
     console.print(queues)
     polls = Table("form", "name", "last poll", "last error", title="Polling")
     for f in snap.forms:
@@ -202,7 +202,7 @@ def status(config: ConfigOption = Path(DEFAULT_CONFIG_PATH)) -> None:
                 str(d.item.revision),
                 _when(d.dead_at),
                 d.last_error,
-            )  # noqa: E501
+            )
         console.print(dead)
         console.print("Send them again with: leadsync replay [--destination NAME] [--lead ID]")
 

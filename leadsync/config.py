@@ -219,7 +219,7 @@ def _check_settings(settings: Settings) -> list[Problem]:
                 f"unknown timezone {settings.timezone!r}",
                 "use an IANA name such as Europe/Paris",
             )
-        )  # noqa: E501
+        )
     if not settings.facebook.app_secret.get_secret_value():
         fix = "copy it from your app's Settings > Basic page in the Meta developer dashboard"
         problems.append(Problem("facebook.app_secret", "is empty", fix))

@@ -39,7 +39,7 @@ QUESTIONS = [
     "company_name",
     "company_size",
     "interest",
-]  # noqa: E501
+]
 EVENTS_TOKEN = "demo-events-token"
 # How long the demo waits for every row before it gives up (it normally takes a second or two).
 DEADLINE_SECONDS = 60
@@ -176,7 +176,7 @@ def _table(rows: dict[str, dict[str, str]], ids: list[str]) -> Table:
         "mql",
         "score_reasons",
         title="Sheet 'Leads'",
-    )  # noqa: E501
+    )
     for lead_id in ids:
         row = rows.get(lead_id)
         if row:
@@ -188,7 +188,7 @@ def _table(rows: dict[str, dict[str, str]], ids: list[str]) -> Table:
                 row.get("score", ""),
                 mql,
                 row.get("score_reasons", ""),
-            )  # noqa: E501
+            )
         else:
             table.add_row(lead_id, "[dim]waiting...[/]", "", "", "", "")
     return table
@@ -234,7 +234,7 @@ async def _engage(
     events = [
         {"id": f"demo-{target}-{t}", "lead_id": target, "type": t, "at": now}
         for t in persona.later_events
-    ]  # noqa: E501
+    ]
     headers = {"Authorization": f"Bearer {EVENTS_TOKEN}"}
     async with (
         aiohttp.ClientSession() as session,

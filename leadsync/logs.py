@@ -48,7 +48,7 @@ class Redactor:
 
     def __call__(
         self, _logger: Any, _method: str, event: MutableMapping[str, Any]
-    ) -> MutableMapping[str, Any]:  # noqa: E501
+    ) -> MutableMapping[str, Any]:
         return {key: self._clean(key, value) for key, value in event.items()}
 
     def _clean(self, key: str, value: Any) -> Any:

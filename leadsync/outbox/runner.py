@@ -163,7 +163,7 @@ class DeliveryWorker:
             items=len(ids),
             retry_in_s=round(wait.total_seconds(), 1),
             error=error,
-        )  # noqa: E501
+        )
         self._report(ok=False, message=error)
 
     def _wait_for(self, exc: Exception, attempts: int) -> timedelta:
