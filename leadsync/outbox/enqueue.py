@@ -9,6 +9,7 @@ only when its score, MQL flag or reasons change, so re-scoring everything
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -49,6 +50,9 @@ class Enqueuer:
         self._store = store
         self.scorer = scorer
         self._destinations = list(destinations)
+        # One re-score at a time: each saves what it computed from its own read, so two at once
+        # (an event's and the start-up or daily one) could save the older read last.
+        self._one_at_a_time = threading.Lock()
 
     def score_new(self, limit: int = 500) -> int:
         """Scores leads that have no score yet; returns how many changed (were enqueued)."""
@@ -57,16 +61,19 @@ class Enqueuer:
 
     def rescore(self, lead_ids: Sequence[str], now: datetime | None = None) -> dict[str, int]:
         """Scores these leads now; returns the new revision of each lead whose score changed."""
-        now = now or utcnow()
-        leads = self._store.get_leads(lead_ids)
-        events = self._store.events_for(list(leads))
-        routed = self._store.routed_destinations(list(leads))
-        updates = []
-        for lead in leads.values():
-            score = self.scorer.score(lead, events.get(lead.id, []), now)
-            targets = destinations_for(lead, score, routed.get(lead.id, set()), self._destinations)
-            updates.append(ScoreUpdate(lead.id, score, targets))
-        changed = self._store.save_scores(updates)
+        with self._one_at_a_time:
+            now = now or utcnow()
+            leads = self._store.get_leads(lead_ids)
+            events = self._store.events_for(list(leads))
+            routed = self._store.routed_destinations(list(leads))
+            updates = []
+            for lead in leads.values():
+                score = self.scorer.score(lead, events.get(lead.id, []), now)
+                chosen = destinations_for(
+                    lead, score, routed.get(lead.id, set()), self._destinations
+                )
+                updates.append(ScoreUpdate(lead.id, score, chosen))
+            changed = self._store.save_scores(updates)
         if changed:
             log.info("leads.scored", revisions=changed)
         return changed
