@@ -252,6 +252,7 @@ def judge(chaos: Chaos, store_url: str) -> dict[str, object]:
         "losses": len(set(chaos.emails) - set(counts)),
         "wrong_scores": len(wrong),
         "wrong_after_event_kill": len(set(wrong) & set(chaos.event_kills)),
+        "wrong_leads": wrong[:5],
         "dead_letters": dead,
         "webhook_refusals": sum(
             1 for f in chaos.webhooks for p in f.result() for a in p.attempts if a != 200
