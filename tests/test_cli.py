@@ -14,7 +14,6 @@ from typer.testing import CliRunner
 
 from leadsync.cli import app
 from leadsync.emulators.graph import GraphEmulator
-from leadsync.emulators.sheets import SheetsEmulator
 from leadsync.models import Lead, Score, utcnow
 from leadsync.store import open_store
 
@@ -26,12 +25,6 @@ def graph():
     with GraphEmulator() as emu:
         emu.add_page("111", "Acme")
         emu.subscribe_app("111")
-        yield emu
-
-
-@pytest.fixture
-def sheets():
-    with SheetsEmulator() as emu:
         yield emu
 
 

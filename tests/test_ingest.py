@@ -25,12 +25,6 @@ QUESTIONS = ["full_name", "email", "phone_number", "job_title", "interests"]
 
 
 @pytest.fixture
-def graph():
-    with GraphEmulator() as emu:
-        yield emu
-
-
-@pytest.fixture
 def store_url(tmp_path):
     return f"sqlite:///{tmp_path / 'leadsync.db'}"
 

@@ -11,8 +11,6 @@ from collections import Counter
 import pytest
 import requests
 
-from leadsync.emulators.graph import GraphEmulator
-from leadsync.emulators.sheets import SheetsEmulator
 from tests.daemon_harness import (
     DaemonThread,
     daemon_settings,
@@ -22,18 +20,6 @@ from tests.daemon_harness import (
 )
 
 QUESTIONS = ["full_name", "email", "phone_number", "job_title", "company_size", "interest"]
-
-
-@pytest.fixture
-def graph():
-    with GraphEmulator() as emu:
-        yield emu
-
-
-@pytest.fixture
-def sheets():
-    with SheetsEmulator() as emu:
-        yield emu
 
 
 def lead(graph, form_id: str, n: int, title: str = "VP Sales", **extra) -> str:

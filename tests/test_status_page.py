@@ -20,8 +20,6 @@ import pytest
 from playwright.sync_api import expect
 
 from leadsync.abc import LeadOverview
-from leadsync.emulators.graph import GraphEmulator
-from leadsync.emulators.sheets import SheetsEmulator
 from leadsync.health import HealthReport
 from leadsync.models import DeadLetter, DestinationStats, OutboxItem
 from leadsync.server.status_page import DEAD_LETTERS_SHOWN, REFRESH_SECONDS, relative, render
@@ -56,18 +54,6 @@ WARM = {
     "company_size": "1,000+",
     "interest": "Case studies",
 }
-
-
-@pytest.fixture
-def graph():
-    with GraphEmulator() as emu:
-        yield emu
-
-
-@pytest.fixture
-def sheets():
-    with SheetsEmulator() as emu:
-        yield emu
 
 
 @pytest.fixture

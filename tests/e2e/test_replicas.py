@@ -28,7 +28,6 @@ import requests
 
 from leadsync.constants import OUTBOX_CLAIM_LEASE
 from leadsync.emulators.graph import GraphEmulator
-from leadsync.emulators.sheets import SheetsEmulator
 from leadsync.store import open_store
 from tests.daemon_harness import sheet_rows, wait_until
 from tests.e2e.process import LeadsyncProcess, free_port, sheets_destination_toml, write_config
@@ -44,18 +43,6 @@ POLL_ONLY_LEADS = 200
 SENDERS = 16  # concurrent webhook POSTs, as Meta's delivery fleet would have
 KILL_AFTER_ACKS = 600  # a third of the burst: ingest, fetch and delivery are all in flight
 DELIVERY_LEASE = "deliver:sheet"
-
-
-@pytest.fixture
-def graph():
-    with GraphEmulator() as emu:
-        yield emu
-
-
-@pytest.fixture
-def sheets():
-    with SheetsEmulator() as emu:
-        yield emu
 
 
 class Spreader:
