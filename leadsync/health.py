@@ -16,6 +16,9 @@ from leadsync.models import utcnow
 
 # Polling counts as stalled after this many missed intervals.
 STALLED_AFTER_INTERVALS = 3
+# A failing destination whose oldest waiting lead is this old needs a person: speed to lead is
+# counted in minutes (contact within 5 minutes vs 30 makes the difference).
+DELIVERY_STALLED_AFTER = timedelta(minutes=15)
 
 
 @dataclass(frozen=True)
@@ -47,11 +50,17 @@ def assess(
     facebook = statuses.get("facebook")
     if facebook and not facebook.ok:
         reasons.append(f"facebook_token_invalid: {facebook.message}")
-    dead = {s.destination: s.dead for s in store.destination_stats()}
+    queues = {s.destination: s for s in store.destination_stats()}
     for service, status in statuses.items():
         name = service.removeprefix("destination:")
-        if service.startswith("destination:") and not status.ok and dead.get(name, 0):
+        queue = queues.get(name)
+        if not service.startswith("destination:") or status.ok or queue is None:
+            continue
+        if queue.dead:
             reasons.append(f"destination_dead_lettering: {name}: {status.message}")
+        elif queue.oldest_pending and now - queue.oldest_pending > DELIVERY_STALLED_AFTER:
+            since = queue.oldest_pending.isoformat(timespec="seconds")
+            reasons.append(f"destination_stalled: {name}: waiting since {since}: {status.message}")
     poller = statuses.get("poller")
     last_poll = poller.at if poller and poller.at else started_at
     if polling and now - last_poll > poll_interval * STALLED_AFTER_INTERVALS:
