@@ -113,7 +113,6 @@ class Daemon:
         self.scheduler = AsyncIOScheduler(timezone="UTC")
         self._runner: web.AppRunner | None = None
         self.port: int | None = None
-        self._stopped = asyncio.Event()
 
     # -- lifecycle ---------------------------------------------------------------
     async def start(self) -> None:
@@ -144,7 +143,6 @@ class Daemon:
         self.store.close()
         self.metrics.up.set(0)
         log.info("daemon.stopped")
-        self._stopped.set()
 
     async def run_until_signalled(self) -> None:
         """`leadsync run`: start, then serve until SIGTERM or SIGINT; SIGHUP reloads."""

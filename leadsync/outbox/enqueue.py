@@ -88,13 +88,3 @@ class Enqueuer:
         log.info("leads.rescored", changed=changed, rules_version=self.scorer.version)
         return changed
 
-    def rules_changed(self) -> bool:
-        """True when the stored leads were scored with other rules than the current ones.
-
-        A store that never recorded a version (a new one) takes the current version.
-        """
-        stored = self._store.get_meta(RULES_VERSION_KEY)
-        if stored is None:
-            self._store.set_meta(RULES_VERSION_KEY, self.scorer.version)
-            return False
-        return stored != self.scorer.version
