@@ -150,6 +150,10 @@ class GoogleSheetsConnector:
     def per_form(self) -> bool:
         return bool(layout.template_fields(self.settings.worksheet))
 
+    def ready_in(self) -> float:
+        """Seconds until a delivery could read and write without waiting for the quota."""
+        return max(self._reads.wait_time(1), self._writes.wait_time(1))
+
     def ensure_ready(self) -> None:
         """Opens the spreadsheet; for a fixed worksheet, creates it and writes its header."""
         with self._lock, self._edge():

@@ -259,7 +259,10 @@ class Connector(Protocol):
     `deliver` upserts by lead id: a lead the destination has already seen is
     updated in place (score, mql, score_reasons), never added twice. Per-lead
     failures come back as `DeliveryResult.error`; failures of the whole call
-    are raised as `AuthError`, `RateLimited` or `TransientError`.
+    are raised as `AuthError`, `RateLimited` or `TransientError`. A connector
+    that paces its own requests may also define `ready_in() -> float` (seconds
+    until it could deliver without waiting); the runner waits that out before
+    it claims a batch, so the batch holds every lead that arrived meanwhile.
     """
 
     name: str

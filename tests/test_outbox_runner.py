@@ -111,3 +111,31 @@ def test_a_lead_refused_on_its_own_keeps_its_backoff(store):
     worker.run_once()
     worker.run_once()
     assert set(destination.rows) == {"2", "3"}  # "1" waits out its own backoff
+
+
+class PacedDestination(MemoryDestination):
+    """A destination with its own request budget; leads keep arriving while it waits."""
+
+    def __init__(self, store, arrivals: list[str]) -> None:
+        super().__init__()
+        self.store, self.arrivals, self.batches = store, arrivals, []
+
+    def ready_in(self) -> float:
+        # The runner asks before claiming: what arrives "while it waits" joins the batch.
+        if self.arrivals:
+            arrive(self.store, *self.arrivals)
+            self.arrivals = []
+        return 0.0
+
+    def deliver(self, batch: Sequence[ScoredLead]) -> list[DeliveryResult]:
+        self.batches.append(sorted(s.lead.id for s in batch))
+        return super().deliver(batch)
+
+
+def test_a_paced_destination_is_waited_for_before_the_claim(store):
+    """Leads that arrive while the connector's budget makes it wait go in the same batch."""
+    arrive(store, "1")
+    destination = PacedDestination(store, arrivals=["2", "3"])
+    worker = DeliveryWorker(store, "memory", destination, owner="w")
+    assert worker.run_once() == 3
+    assert destination.batches == [["1", "2", "3"]]

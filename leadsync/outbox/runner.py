@@ -14,6 +14,7 @@ redelivering after a crash never makes a second row.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
@@ -31,6 +32,8 @@ log = structlog.get_logger(__name__)
 # so many failed items do not retry in step, and the rows of a long outage land within a minute
 # of its end (speed to lead), for the price of one retried batch a minute while it lasts.
 BACKOFF = wait_random_exponential(multiplier=2, max=60)
+# Longest wait for a connector's pace before claiming (a shutdown waits for it too).
+MAX_PACE_WAIT = 3.0
 # A revoked credential is retried this often, so delivery resumes soon after it is replaced.
 AUTH_RETRY = timedelta(seconds=30)
 
@@ -72,6 +75,7 @@ class DeliveryWorker:
         """Claims and delivers one batch; returns how many items were settled."""
         if self.paused_until and utcnow() < self.paused_until:
             return 0
+        self._wait_for_pace()
         items = self._store.claim(self.name, self._batch_size, self._owner, OUTBOX_CLAIM_LEASE)
         if not items:
             return 0
@@ -95,6 +99,17 @@ class DeliveryWorker:
             ok = {r.lead_id for r in results if r.ok}
             self.on_delivered(self.name, [s for s in batch if s.lead.id in ok])
         return len(items)
+
+    def _wait_for_pace(self) -> None:
+        """Waits out the connector's own request budget *before* claiming.
+
+        A connector that paces its requests (Sheets: about one write a second past a burst)
+        would otherwise wait inside deliver() while new leads arrive and miss the batch in
+        hand; waiting first lets the claim take everything that came meanwhile.
+        """
+        ready_in = getattr(self._connector, "ready_in", None)
+        if ready_in is not None:
+            time.sleep(min(ready_in(), MAX_PACE_WAIT))
 
     def _load(self, items: Sequence[OutboxItem]) -> list[ScoredLead]:
         ids = list(dict.fromkeys(item.lead_id for item in items))
