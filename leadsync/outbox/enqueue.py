@@ -87,4 +87,3 @@ class Enqueuer:
         self._store.set_meta(RULES_VERSION_KEY, self.scorer.version)
         log.info("leads.rescored", changed=changed, rules_version=self.scorer.version)
         return changed
-
