@@ -31,19 +31,17 @@ import contextlib
 import sqlite3
 import sys
 import tempfile
-import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import aiohttp
 import psycopg
 from psycopg import sql
 
 from benchmarks import processes
 from benchmarks.bench_ingest import signed_posts
 from benchmarks.bench_store import postgres_reachable, postgres_url, sqlite_url
-from benchmarks.webhook_load import LoadResult, SignedPost, percentile
+from benchmarks.webhook_load import LoadResult, SignedPost, with_aiohttp
 from leadsync.emulators.graph import GraphEmulator
 from leadsync.store import postgres_target
 
@@ -68,43 +66,7 @@ SQLITE, POSTGRES_1, POSTGRES_3 = (
 
 async def drive(urls: Sequence[str], posts: Sequence[SignedPost], seconds: float) -> LoadResult:
     """Keeps CONNECTIONS connections busy for `seconds`, connection i on urls[i mod n]."""
-    pending = iter(posts)
-    latencies: list[float] = []
-    acked: list[str] = []
-    errors = 0
-    deadline = time.perf_counter() + seconds
-
-    async def connection(url: str) -> None:
-        nonlocal errors
-        # One session per connection: keep-alive pins it to its replica, as a TCP balancer does.
-        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1)) as session:
-            for post in pending:
-                headers = {"Content-Type": "application/json"}
-                headers["X-Hub-Signature-256"] = post.signature
-                sent = time.perf_counter()
-                async with session.post(url, data=post.body, headers=headers) as reply:
-                    await reply.read()
-                latencies.append(time.perf_counter() - sent)
-                if reply.status == 200:
-                    acked.append(post.lead_id)
-                else:
-                    errors += 1
-                if time.perf_counter() >= deadline:
-                    return
-
-    started = time.perf_counter()
-    await asyncio.gather(*(connection(urls[i % len(urls)]) for i in range(CONNECTIONS)))
-    return LoadResult(
-        tool="aiohttp client",
-        seconds=time.perf_counter() - started,
-        completed=len(latencies),
-        acked=len(acked),
-        p50_ms=percentile(latencies, 50) * 1000,
-        p99_ms=percentile(latencies, 99) * 1000,
-        errors=errors,
-        reused=max(0, len(latencies) - len(posts)),
-        acked_ids=acked,
-    )
+    return await with_aiohttp(urls, posts, CONNECTIONS, seconds, tool="aiohttp client")
 
 
 @contextlib.contextmanager

@@ -121,18 +121,24 @@ def with_wrk(url: str, posts: Sequence[SignedPost], connections: int, seconds: f
 
 
 async def with_aiohttp(
-    url: str, posts: Sequence[SignedPost], connections: int, seconds: float
+    urls: str | Sequence[str],
+    posts: Sequence[SignedPost],
+    connections: int,
+    seconds: float,
+    tool: str = "aiohttp client (wrk not installed)",
 ) -> LoadResult:
+    """Keeps `connections` connections busy for `seconds`, connection i on urls[i mod n]."""
+    targets = [urls] if isinstance(urls, str) else list(urls)
     pending = iter(posts)
     latencies: list[float] = []
     acked: list[str] = []
     errors = 0
-    connector = aiohttp.TCPConnector(limit=connections)
-    async with aiohttp.ClientSession(connector=connector) as session:
-        deadline = time.perf_counter() + seconds
+    deadline = time.perf_counter() + seconds
 
-        async def worker() -> None:
-            nonlocal errors
+    async def connection(url: str) -> None:
+        nonlocal errors
+        # One session per connection: keep-alive pins it to its server, as a TCP balancer does.
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1)) as session:
             for post in pending:
                 headers = {"Content-Type": "application/json"}
                 headers["X-Hub-Signature-256"] = post.signature
@@ -147,17 +153,17 @@ async def with_aiohttp(
                 if time.perf_counter() >= deadline:
                     return
 
-        started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(connections)))
-        elapsed = time.perf_counter() - started
+    started = time.perf_counter()
+    await asyncio.gather(*(connection(targets[i % len(targets)]) for i in range(connections)))
     return LoadResult(
-        tool="aiohttp client (wrk not installed)",
-        seconds=elapsed,
+        tool=tool,
+        seconds=time.perf_counter() - started,
         completed=len(latencies),
         acked=len(acked),
         p50_ms=percentile(latencies, 50) * 1000,
         p99_ms=percentile(latencies, 99) * 1000,
         errors=errors,
+        reused=max(0, len(latencies) - len(posts)),
         acked_ids=acked,
     )
 
