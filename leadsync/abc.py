@@ -236,6 +236,14 @@ class Store(ABC):
         """Gives up a lease held by `owner` (no-op otherwise)."""
 
     @abstractmethod
+    def owners(self) -> set[str]:
+        """Owners holding an unexpired lease or a claim on a pending outbox item now."""
+
+    @abstractmethod
+    def release_owner(self, owner: str) -> None:
+        """Gives back every lease and outbox claim of `owner` (a process known to be dead)."""
+
+    @abstractmethod
     def set_status(self, status: ServiceStatus) -> None:
         """Records the health of a service or job (replacing the previous record)."""
 

@@ -12,12 +12,9 @@ and exits; SIGHUP re-reads the config, for a rotated token.
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import socket
 import threading
 import time
-import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import timedelta
@@ -39,7 +36,7 @@ from leadsync.ingest.fetch import LeadFetcher
 from leadsync.ingest.group_commit import GroupCommitter
 from leadsync.ingest.poller import Poller, PollReport
 from leadsync.jobs import Job
-from leadsync.leases import LeaseKeeper
+from leadsync.leases import LeaseKeeper, new_owner
 from leadsync.metrics import Metrics
 from leadsync.models import ScoredLead, ServiceStatus, utcnow
 from leadsync.outbox.enqueue import Enqueuer
@@ -81,7 +78,7 @@ class Daemon:
     ):
         self.settings = settings
         self.config_path = config_path
-        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.owner = new_owner()
         self.store = store or open_store(settings.store.url)
         self.store.migrate()
         self.leases = LeaseKeeper(self.store, self.owner)
@@ -121,6 +118,8 @@ class Daemon:
         site = web.TCPSite(self._runner, self.settings.server.host, self.settings.server.port)
         await site.start()
         self.port = self._runner.addresses[0][1]
+        # A restart after a crash need not wait for the leases of the process it replaces.
+        await asyncio.to_thread(self.leases.release_dead_predecessors)
         for job in (self.fetch_job, self.score_job, *self.delivery_jobs):
             job.start()
         self._schedule()

@@ -9,11 +9,20 @@ lease (a Sheets quota wait, a slow Graph page) without another replica taking
 over in the middle, and the lease time can stay short, so takeover is quick.
 A lease is kept between rounds (the next round renews it) and given back on a
 graceful stop. Taking over, losing and failing to renew are logged.
+
+An owner is "host:pid:token". A daemon restarted after a crash would otherwise
+wait out the leases and claims of the process it replaces; at start it gives
+back those of owners on its own host whose process is gone (or whose pid is its
+own: one pid is never two live processes, as with a container's pid 1). This
+relies on replicas having distinct host names, as containers and pods do.
 """
 
 from __future__ import annotations
 
+import os
+import socket
 import threading
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -24,6 +33,29 @@ from leadsync.abc import Store
 from leadsync.errors import LeadsyncError
 
 log = structlog.get_logger(__name__)
+
+
+def new_owner() -> str:
+    """A name for this process as an owner of leases and claims: host, pid and a token."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def is_dead_predecessor(owner: str, me: str) -> bool:
+    """True when `owner` was a process on this host that is gone."""
+    host, _, rest = owner.partition(":")
+    my_host, _, my_rest = me.partition(":")
+    pid, my_pid = rest.partition(":")[0], my_rest.partition(":")[0]
+    if owner == me or host != my_host or not pid.isdigit():
+        return False
+    if pid == my_pid:
+        return True  # our pid under another token: the process we replace (a container's pid 1)
+    try:
+        os.kill(int(pid), 0)  # signal 0 only asks whether the process exists
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False  # alive, someone else's
+    return False
 
 
 class LeaseKeeper:
@@ -51,6 +83,14 @@ class LeaseKeeper:
         finally:
             stop.set()
             renewer.join()
+
+    def release_dead_predecessors(self) -> list[str]:
+        """Gives back the leases and claims of dead processes of this host; returns them."""
+        dead = sorted(o for o in self._store.owners() if is_dead_predecessor(o, self.owner))
+        for owner in dead:
+            self._store.release_owner(owner)
+            log.info("lease.predecessor_released", owner=owner)
+        return dead
 
     def release(self, name: str) -> None:
         """Gives the lease back at once (a graceful stop), so another replica need not wait."""

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from datetime import timedelta
 
 from structlog.testing import capture_logs
 
-from leadsync.leases import LeaseKeeper
+from leadsync.abc import ScoreUpdate
+from leadsync.leases import LeaseKeeper, is_dead_predecessor, new_owner
+from leadsync.models import Lead, Score, utcnow
 from tests.daemon_harness import wait_until
 
 TTL = timedelta(seconds=0.6)
@@ -49,3 +54,41 @@ def test_release_hands_the_lease_over_at_once(store):
         assert held
     ours.release("deliver:sheet")
     assert store.acquire_lease("deliver:sheet", "replica-b", TTL)
+
+
+def dead_pid() -> int:
+    """The pid of a process that has exited."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def test_dead_predecessors_on_this_host_are_told_apart_from_live_owners():
+    me = new_owner()
+    host, pid, _ = me.split(":")
+    assert is_dead_predecessor(f"{host}:{dead_pid()}:0ld", me)
+    assert is_dead_predecessor(f"{host}:{pid}:0ld", me)  # our pid, another token: a restart
+    assert not is_dead_predecessor(f"{host}:{os.getppid()}:0ld", me)  # alive
+    assert not is_dead_predecessor(f"other-host:{dead_pid()}:0ld", me)  # not ours to judge
+    assert not is_dead_predecessor(me, me)
+    assert not is_dead_predecessor("replica-a", me)
+
+
+def test_a_restart_takes_back_its_dead_predecessors_leases_and_claims(store):
+    """Without waiting for them to expire; a live owner's lease stays where it is."""
+    me = new_owner()
+    host = me.split(":")[0]
+    dead, alive = f"{host}:{dead_pid()}:0ld", f"{host}:{os.getppid()}:live"
+    store.acquire_lease("deliver:sheet", dead, timedelta(minutes=5))
+    store.acquire_lease("poll:111", alive, timedelta(minutes=5))
+    store.save_leads([Lead("1", utcnow(), "p1", "f1")])
+    store.save_scores([ScoreUpdate("1", Score(10, False), ("sheet",))])
+    assert store.claim("sheet", 10, dead, timedelta(minutes=5))
+    assert store.owners() == {dead, alive}
+
+    assert LeaseKeeper(store, me).release_dead_predecessors() == [dead]
+
+    assert store.owners() == {alive}
+    assert store.acquire_lease("deliver:sheet", me, TTL)
+    assert not store.acquire_lease("poll:111", me, TTL)
+    assert [item.lead_id for item in store.claim("sheet", 10, me, TTL)] == ["1"]

@@ -346,6 +346,25 @@ class PostgresStore(PostgresOutbox, Store):
         with self._db.transaction() as conn:
             conn.execute("DELETE FROM leases WHERE name = %s AND owner = %s", (name, owner))
 
+    def owners(self) -> set[str]:
+        now = utcnow()
+        with self._db.transaction() as conn:
+            rows = conn.execute(
+                "SELECT owner FROM leases WHERE expires_at > %s UNION SELECT claimed_by FROM outbox"
+                " WHERE state = 'pending' AND claimed_by IS NOT NULL AND claimed_until > %s",
+                (now, now),
+            ).fetchall()
+        return {row["owner"] for row in rows}
+
+    def release_owner(self, owner: str) -> None:
+        with self._db.transaction() as conn:
+            conn.execute("DELETE FROM leases WHERE owner = %s", (owner,))
+            conn.execute(
+                "UPDATE outbox SET claimed_by = NULL, claimed_until = NULL"
+                " WHERE state = 'pending' AND claimed_by = %s",
+                (owner,),
+            )
+
     def set_status(self, status: ServiceStatus) -> None:
         with self._db.transaction() as conn:
             conn.execute(

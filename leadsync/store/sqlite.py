@@ -325,6 +325,25 @@ class SQLiteStore(SQLiteOutbox, Store):
         with self._db.write() as conn:
             conn.execute("DELETE FROM leases WHERE name = ? AND owner = ?", (name, owner))
 
+    def owners(self) -> set[str]:
+        now = encode_time(utcnow())
+        with self._db.read() as conn:
+            rows = conn.execute(
+                "SELECT owner FROM leases WHERE expires_at > ? UNION SELECT claimed_by FROM outbox"
+                " WHERE state = 'pending' AND claimed_by IS NOT NULL AND claimed_until > ?",
+                (now, now),
+            ).fetchall()
+        return {row[0] for row in rows}
+
+    def release_owner(self, owner: str) -> None:
+        with self._db.write() as conn:
+            conn.execute("DELETE FROM leases WHERE owner = ?", (owner,))
+            conn.execute(
+                "UPDATE outbox SET claimed_by = NULL, claimed_until = NULL"
+                " WHERE state = 'pending' AND claimed_by = ?",
+                (owner,),
+            )
+
     def set_status(self, status: ServiceStatus) -> None:
         with self._db.write() as conn:
             conn.execute(
