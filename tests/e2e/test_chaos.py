@@ -194,12 +194,16 @@ def hold_next_write(sheets: SheetsEmulator) -> bool:
 
 def post_event_for_stored_lead(chaos: Chaos) -> None:
     """Posts an event that changes a stored lead's score; the kill follows its 200 at once."""
-    store = open_store(chaos.store_url)
-    try:
-        stored = sorted(store.get_leads(list(chaos.emails)))
-    finally:
-        store.close()
-    lead_id = chaos.rng.choice(stored)
+
+    def stored() -> list[str]:
+        store = open_store(chaos.store_url)
+        try:
+            return sorted(store.get_leads(list(chaos.emails)))
+        finally:
+            store.close()
+
+    # Early in the storm (a fresh restart) nothing may be stored yet: wait for a first lead.
+    lead_id = chaos.rng.choice(wait_until(stored, 60, "a first stored lead"))
     chaos.event_kills.append(lead_id)
     event = {"id": f"kill-{lead_id}-{len(chaos.event_kills)}", "lead_id": lead_id}
     post_event(chaos.proc.url, {**event, "type": "webinar_attended"})
