@@ -12,7 +12,6 @@ from leadsync.models import Event, Lead, Score
 from leadsync.outbox.enqueue import RULES_VERSION_KEY, Enqueuer, destinations_for
 from leadsync.scoring.engine import Scorer
 from leadsync.scoring.settings import ScoringSettings
-from leadsync.store import open_store
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 SHEET = DestinationSettings(name="sheet", type="google_sheets")
@@ -21,11 +20,9 @@ ONE_FORM = DestinationSettings(name="one-form", type="webhook", forms=["f2"])
 
 
 @pytest.fixture
-def store(tmp_path):
-    store = open_store(f"sqlite:///{tmp_path / 'l.db'}")
-    store.migrate()
-    yield store
-    store.close()
+def store_backend() -> str:
+    """These flows run on the default store; tests/test_store*.py cover both backends."""
+    return "sqlite"
 
 
 def lead(lead_id: str, title: str, form_id: str = "f1", size: str = "1,000+") -> Lead:

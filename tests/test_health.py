@@ -9,23 +9,21 @@ import pytest
 from leadsync.abc import ScoreUpdate
 from leadsync.health import DELIVERY_STALLED_AFTER, assess
 from leadsync.models import Lead, Score, ServiceStatus, utcnow
-from leadsync.store import open_store
 from leadsync.store.sqlite_file import encode_time
 from tests.store_fixtures import run_sql
 
 
 @pytest.fixture
-def url(tmp_path):
-    return f"sqlite:///{tmp_path / 'l.db'}"
+def store_backend() -> str:
+    """These flows run on the default store; tests/test_store*.py cover both backends."""
+    return "sqlite"
 
 
 @pytest.fixture
-def store(url):
-    store = open_store(url)
-    store.migrate()
+def store(store):
+    """The store with a poller that has just polled (so polling is not stalled)."""
     store.set_status(ServiceStatus("poller", True, "", utcnow()))
-    yield store
-    store.close()
+    return store
 
 
 def verdict(store, **kwargs):
@@ -33,30 +31,30 @@ def verdict(store, **kwargs):
     return assess(store, started_at=utcnow(), **(args | kwargs))
 
 
-def waiting_lead(store, url: str, age: timedelta) -> None:
+def waiting_lead(store, store_url: str, age: timedelta) -> None:
     """A lead whose delivery to "sheet" has waited `age` (its outbox item's created_at)."""
     store.save_leads([Lead("1", utcnow(), "p", "f")])
     store.save_scores([ScoreUpdate("1", Score(10, False), ("sheet",))])
     (item,) = store.claim("sheet", 1, "w", timedelta(seconds=1))
     store.retry([item.id], "TransientError: 503", utcnow())
     # The store dates items itself; to have one that waited long, age it behind its back.
-    run_sql(url, "UPDATE outbox SET created_at = ?", (encode_time(utcnow() - age),))
+    run_sql(store_url, "UPDATE outbox SET created_at = ?", (encode_time(utcnow() - age),))
 
 
 def test_healthy_when_nothing_is_wrong(store):
     assert verdict(store).ok
 
 
-def test_a_failing_destination_with_an_old_waiting_lead_is_stalled(store, url):
-    waiting_lead(store, url, DELIVERY_STALLED_AFTER + timedelta(minutes=1))
+def test_a_failing_destination_with_an_old_waiting_lead_is_stalled(store, store_url):
+    waiting_lead(store, store_url, DELIVERY_STALLED_AFTER + timedelta(minutes=1))
     store.set_status(ServiceStatus("destination:sheet", False, "TransientError: 503", utcnow()))
     report = verdict(store)
     assert not report.ok
     assert report.reasons[0].startswith("destination_stalled: sheet: waiting since")
 
 
-def test_a_short_outage_is_not_yet_a_problem(store, url):
-    waiting_lead(store, url, timedelta(minutes=2))
+def test_a_short_outage_is_not_yet_a_problem(store, store_url):
+    waiting_lead(store, store_url, timedelta(minutes=2))
     store.set_status(ServiceStatus("destination:sheet", False, "TransientError: 503", utcnow()))
     assert verdict(store).ok
 

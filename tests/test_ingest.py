@@ -18,23 +18,15 @@ from leadsync.errors import AuthError
 from leadsync.facebook.graph import GraphClient
 from leadsync.ingest.poller import Poller
 from leadsync.models import Form, utcnow
-from leadsync.store import open_store
 from tests.daemon_harness import DaemonThread, daemon_settings, wait_until
 
 QUESTIONS = ["full_name", "email", "phone_number", "job_title", "interests"]
 
 
 @pytest.fixture
-def store_url(tmp_path):
-    return f"sqlite:///{tmp_path / 'leadsync.db'}"
-
-
-@pytest.fixture
-def store(store_url):
-    store = open_store(store_url)
-    store.migrate()
-    yield store
-    store.close()
+def store_backend() -> str:
+    """These flows run on the default store; tests/test_store*.py cover both backends."""
+    return "sqlite"
 
 
 def make_lead(graph: GraphEmulator, form_id: str, n: int, **kwargs) -> str:

@@ -20,7 +20,6 @@ from leadsync.outbox.enqueue import Enqueuer
 from leadsync.outbox.runner import DeliveryWorker, backoff_after
 from leadsync.scoring.engine import Scorer
 from leadsync.scoring.settings import ScoringSettings
-from leadsync.store import open_store
 
 DEST = DestinationSettings(name="memory", type="webhook")
 AN_HOUR = timedelta(hours=1)
@@ -54,11 +53,9 @@ class MemoryDestination:
 
 
 @pytest.fixture
-def store(tmp_path):
-    store = open_store(f"sqlite:///{tmp_path / 'l.db'}")
-    store.migrate()
-    yield store
-    store.close()
+def store_backend() -> str:
+    """These flows run on the default store; tests/test_store*.py cover both backends."""
+    return "sqlite"
 
 
 def arrive(store, *lead_ids: str) -> None:
