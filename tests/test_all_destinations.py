@@ -7,6 +7,8 @@ exactly once. Every destination runs against its emulator over real HTTP.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import requests
 
 from leadsync.emulators.graph import GraphEmulator
@@ -67,18 +69,19 @@ def test_one_lead_four_destinations_once_each_and_mql_change_in_place(tmp_path):
             assert sheet_rows(sheets)[0]["mql"] == "FALSE"
             assert slack.alerts_for(lead_id) == []  # not an MQL: Slack hears nothing
 
+            just_now = datetime.now(UTC).isoformat()  # decaying points: no fixed date
             events = [
                 {
                     "id": "w1",
                     "email": "dana@umbrella.com",
                     "type": "webinar_attended",
-                    "at": "2026-11-29T00:00:00Z",
+                    "at": just_now,
                 },  # noqa: E501
                 {
                     "id": "c1",
                     "lead_id": lead_id,
                     "type": "case_study_downloaded",
-                    "at": "2026-11-29T00:00:00Z",
+                    "at": just_now,
                 },  # noqa: E501
             ]
             headers = {"Authorization": "Bearer events-secret"}

@@ -7,6 +7,7 @@ emulator, the Graph emulator sends signed webhooks (duplicated, shuffled).
 from __future__ import annotations
 
 from collections import Counter
+from datetime import UTC, datetime
 
 import pytest
 import requests
@@ -112,17 +113,20 @@ def test_score_update_lands_on_its_row_after_a_person_sorted_the_sheet(graph, sh
         target = ids[3]
         row_before = next(r for r in sheet_rows(sheets) if r["lead_id"] == target)
         assert row_before["mql"] == "FALSE"
+        # Events of today: with a 30-day half-life a fixed date would lose points as the
+        # calendar moves, and "+15" would become "+14".
+        just_now = datetime.now(UTC).isoformat()
         event = {
             "id": "web-1",
             "lead_id": target,
             "type": "webinar_attended",
-            "at": "2026-11-29T00:00:00Z",
+            "at": just_now,
         }
         more = {
             "id": "cs-1",
             "lead_id": target,
             "type": "case_study_downloaded",
-            "at": "2026-11-29T00:00:00Z",
+            "at": just_now,
         }
         reply = requests.post(
             f"{running.url}/events", json=[event, more], timeout=10,
