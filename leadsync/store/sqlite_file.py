@@ -12,15 +12,19 @@ the ingest thread commits. Every connection uses `synchronous=FULL`: a commit
 has fsynced the WAL before it returns, which is what "200 means on disk" needs.
 SQLite errors that may pass (busy, I/O, disk full) become `TransientError`.
 Times are kept as fixed-width ISO-8601 text in UTC, which sorts as time does.
+The file holds personal data, so it is created readable by its owner only
+(0600); SQLite gives the `-wal` and `-shm` files it makes later the database
+file's mode, and a file an older release left world-readable is tightened.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -32,6 +36,9 @@ BUSY_TIMEOUT = timedelta(seconds=10)
 
 # Idle reader connections kept open; more are opened under load and closed when given back.
 IDLE_READERS = 4
+
+# The database and its -wal and -shm files: personal data, for the owner's eyes only.
+PRIVATE_MODE = 0o600
 
 # Result codes of errors that may pass by themselves; anything else is a bug or a broken file.
 TRANSIENT_CODES = {"SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_IOERR", "SQLITE_FULL", "SQLITE_PROTOCOL"}
@@ -54,6 +61,22 @@ def id_list(ids: Sequence[str] | Sequence[int]) -> str:
     return json.dumps(list(ids))
 
 
+def make_private(path: Path) -> None:
+    """Creates the database file 0600 when missing and tightens it and its -wal/-shm if open.
+
+    SQLite creates `-wal` and `-shm` with the database file's permissions, so a
+    private database file keeps them private too, whatever the umask.
+    """
+    with suppress(FileExistsError):  # an empty file is an empty database
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_MODE))
+    for name in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        if not name.exists():
+            continue
+        info = name.stat()
+        if info.st_uid == os.getuid() and info.st_mode & 0o777 != PRIVATE_MODE:
+            os.chmod(name, PRIVATE_MODE)  # another user's file (read by `status`) is left alone
+
+
 class SQLiteFile:
     """One database file: a locked writer connection and a pool of readers."""
 
@@ -70,6 +93,7 @@ class SQLiteFile:
         """The writer connection, the file switched to WAL; ConfigError when that cannot be."""
         fix = "check the path in store.url, its permissions and its disk"
         try:
+            make_private(self.path)
             with self.mapped_errors():
                 conn = self._connect()
                 try:
@@ -77,7 +101,7 @@ class SQLiteFile:
                 except BaseException:
                     conn.close()
                     raise
-        except sqlite3.DatabaseError as exc:  # cannot open, read-only, not a database
+        except (OSError, sqlite3.DatabaseError) as exc:  # cannot open, read-only, not a database
             problem = Problem("store.url", f"cannot open SQLite database {self.path}: {exc}", fix)
             raise ConfigError([problem]) from exc
         if mode != "wal":
