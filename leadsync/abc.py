@@ -14,7 +14,7 @@ worker threads. A method that writes has committed durably when it returns.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol, runtime_checkable
@@ -38,11 +38,34 @@ from leadsync.models import (
 
 @dataclass(frozen=True, slots=True)
 class ScoreUpdate:
-    """A freshly computed score and the destinations that must hear about it."""
+    """A freshly computed score and the destinations that must hear about it.
+
+    `read_revision` is the lead's revision the score was computed from (0: it
+    had none); the score is saved only while that is still the lead's revision,
+    so a replica that read older events cannot overwrite a newer score. None
+    saves whatever the current revision is.
+    """
 
     lead_id: str
     score: Score
     destinations: tuple[str, ...] = ()
+    read_revision: int | None = None
+
+
+class SavedScores(dict[str, int]):
+    """What `save_scores` did: the new revision of each lead that changed, by id.
+
+    `stale` names the leads skipped because their revision moved on since the
+    score was computed (see `ScoreUpdate.read_revision`): score them again.
+    """
+
+    def __init__(
+        self,
+        revisions: Mapping[str, int] | Iterable[tuple[str, int]] = (),
+        stale: Iterable[str] = (),
+    ):
+        super().__init__(revisions)
+        self.stale = frozenset(stale)
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,13 +171,15 @@ class Store(ABC):
 
     # -- scores and events ----------------------------------------------------
     @abstractmethod
-    def save_scores(self, updates: Sequence[ScoreUpdate]) -> dict[str, int]:
+    def save_scores(self, updates: Sequence[ScoreUpdate]) -> SavedScores:
         """Stores new scores and enqueues their deliveries, in one transaction.
 
         When a lead's score, MQL flag and reasons are the same as its current
         ones, nothing changes for it. Otherwise its revision goes up by one
         (the first is 1) and one outbox item per destination is enqueued for
-        that revision. Returns the new revision of each lead that changed.
+        that revision. An update whose `read_revision` is no longer the lead's
+        revision is skipped and named in `stale`. Returns the new revision of
+        each lead that changed.
         """
 
     @abstractmethod

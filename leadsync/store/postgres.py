@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 
 import structlog
 
-from leadsync.abc import ScoreUpdate, Store
+from leadsync.abc import SavedScores, ScoreUpdate, Store
 from leadsync.models import (
     Checkpoint,
     Event,
@@ -234,14 +234,14 @@ class PostgresStore(PostgresOutbox, Store):
             )
 
     # -- scores and events -----------------------------------------------------------
-    def save_scores(self, updates: Sequence[ScoreUpdate]) -> dict[str, int]:
+    def save_scores(self, updates: Sequence[ScoreUpdate]) -> SavedScores:
         if not updates:
-            return {}
+            return SavedScores()
         now = utcnow()
         with self._db.transaction() as conn, conn.cursor() as cursor:
             lead_ids = [update.lead_id for update in updates]
             cursor.execute(SCORE_LOCKS, (lead_ids,))  # held until commit
-            changes = score_changes(updates, self._scores(conn, lead_ids))
+            changes, stale = score_changes(updates, self._scores(conn, lead_ids))
             cursor.executemany(
                 "INSERT INTO scores (lead_id, points, mql, fit, engagement, reasons,"
                 " rules_version, revision, scored_at) VALUES (%(lead_id)s, %(points)s, %(mql)s,"
@@ -265,7 +265,7 @@ class PostgresStore(PostgresOutbox, Store):
             first = [u.lead_id for u, rev in changes if rev == 1]
             if first:
                 cursor.execute("UPDATE leads SET scored = true WHERE id = ANY(%s)", (first,))
-        return {update.lead_id: revision for update, revision in changes}
+        return SavedScores({update.lead_id: rev for update, rev in changes}, stale)
 
     def current_scores(self, lead_ids: Sequence[str]) -> dict[str, tuple[Score, int]]:
         with self._db.transaction() as conn:

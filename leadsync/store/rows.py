@@ -260,18 +260,26 @@ def first_of_each(items: Iterable[T], key: Callable[[T], Hashable]) -> list[T]:
 
 def score_changes(
     updates: Sequence[ScoreUpdate], current: Mapping[str, tuple[Score, int]]
-) -> list[tuple[ScoreUpdate, int]]:
-    """The updates that change what a destination shows, each with its new revision.
+) -> tuple[list[tuple[ScoreUpdate, int]], set[str]]:
+    """The updates that change what a destination shows, each with its new revision,
+    and the leads whose updates are stale.
 
-    An update whose score has the same outcome as the lead's current one changes
-    nothing. Updates of one lead are taken in order, each against the one before.
+    An update computed from another revision than the stored one is stale (it
+    is checked against the revision stored before this save). An update whose
+    score has the same outcome as the lead's current one changes nothing.
+    Updates of one lead are taken in order, each against the one before.
     """
     known = dict(current)
     changes: list[tuple[ScoreUpdate, int]] = []
+    stale: set[str] = set()
     for update in updates:
+        stored = current.get(update.lead_id, (None, 0))[1]
+        if update.read_revision is not None and update.read_revision != stored:
+            stale.add(update.lead_id)
+            continue
         score, revision = known.get(update.lead_id, (None, 0))
         if update.score.same_outcome(score):
             continue
         known[update.lead_id] = (update.score, revision + 1)
         changes.append((update, revision + 1))
-    return changes
+    return changes, stale

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import structlog
 
-from leadsync.abc import ScoreUpdate, Store
+from leadsync.abc import SavedScores, ScoreUpdate, Store
 from leadsync.models import (
     Checkpoint,
     Event,
@@ -216,13 +216,13 @@ class SQLiteStore(SQLiteOutbox, Store):
             )
 
     # -- scores and events -----------------------------------------------------------
-    def save_scores(self, updates: Sequence[ScoreUpdate]) -> dict[str, int]:
+    def save_scores(self, updates: Sequence[ScoreUpdate]) -> SavedScores:
         if not updates:
-            return {}
+            return SavedScores()
         now = utcnow()
         with self._db.write() as conn:
             current = self._scores(conn, [update.lead_id for update in updates])
-            changes = score_changes(updates, current)
+            changes, stale = score_changes(updates, current)
             conn.executemany(
                 "INSERT INTO scores (lead_id, points, mql, fit, engagement, reasons,"
                 " rules_version, revision, scored_at) VALUES (:lead_id, :points, :mql, :fit,"
@@ -245,7 +245,7 @@ class SQLiteStore(SQLiteOutbox, Store):
             )
             first = [(u.lead_id,) for u, rev in changes if rev == 1]
             conn.executemany("UPDATE leads SET scored = 1 WHERE id = ?", first)
-        return {update.lead_id: revision for update, revision in changes}
+        return SavedScores({update.lead_id: rev for update, rev in changes}, stale)
 
     def current_scores(self, lead_ids: Sequence[str]) -> dict[str, tuple[Score, int]]:
         with self._db.read() as conn:
