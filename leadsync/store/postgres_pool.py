@@ -14,7 +14,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import psycopg
 from psycopg import sql
@@ -69,7 +68,7 @@ class PostgresPool:
             conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(self.schema)))
 
     @contextmanager
-    def transaction(self) -> Iterator[Connection]:
+    def write(self) -> Iterator[Connection]:
         """One transaction on a pooled connection, committed when the block ends."""
         try:
             with self._pool.connection() as conn, conn.transaction():
@@ -77,17 +76,7 @@ class PostgresPool:
         except psycopg.OperationalError as exc:  # includes PoolTimeout, deadlocks
             raise TransientError(f"PostgreSQL store: {type(exc).__name__}: {exc}") from exc
 
-    def create_schema(self, conn: Connection) -> None:
-        """Creates the store's own schema when the URL names one and it is missing."""
-        if self.schema:
-            conn.execute(
-                sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.schema))
-            )
+    read = write  # PostgreSQL's MVCC: a reader takes a pooled connection like a writer
 
     def close(self) -> None:
         self._pool.close()
-
-
-def column(conn: Connection, query: Any, params: Any = None) -> list[Any]:
-    """The first column of every row a query returns."""
-    return [next(iter(row.values())) for row in conn.execute(query, params)]

@@ -19,11 +19,10 @@ file's mode, and a file an older release left world-readable is tightened.
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -54,11 +53,6 @@ def decode_time(value: str) -> datetime:
 
 
 ROWS = Rows(encode_time, decode_time)
-
-
-def id_list(ids: Sequence[str] | Sequence[int]) -> str:
-    """A list of ids as one bound parameter, read back in SQL with json_each(?)."""
-    return json.dumps(list(ids))
 
 
 def make_private(path: Path) -> None:

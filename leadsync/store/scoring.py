@@ -1,0 +1,113 @@
+"""Scoring in the store: scores with their revisions, and engagement events.
+
+`save_scores` is where a score becomes deliveries: in one transaction it
+checks each update against the lead's stored revision (a score computed from
+an older revision is stale and skipped), raises the revision of each lead
+whose outcome changed and enqueues one outbox item per destination for it.
+The dialect serialises revisions of one lead across writers (SQLite's single
+writer; PostgreSQL's per-lead advisory locks). Events are idempotent by id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from leadsync.abc import SavedScores, ScoreUpdate
+from leadsync.models import Event, Score, utcnow
+from leadsync.store.rows import first_of_each, score_changes
+from leadsync.store.sql import SQLRole, Tx
+
+SAVE_SCORE = """
+INSERT INTO scores (lead_id, points, mql, fit, engagement, reasons, rules_version, revision,
+    scored_at)
+VALUES (:lead_id, :points, :mql, :fit, :engagement, :reasons, :rules_version, :revision,
+    :scored_at)
+ON CONFLICT (lead_id) DO UPDATE SET points = excluded.points, mql = excluded.mql,
+    fit = excluded.fit, engagement = excluded.engagement, reasons = excluded.reasons,
+    rules_version = excluded.rules_version, revision = excluded.revision,
+    scored_at = excluded.scored_at
+"""
+
+ENQUEUE = """
+INSERT INTO outbox (lead_id, destination, revision, created_at, next_attempt_at)
+VALUES (:lead_id, :destination, :revision, :created_at, :next_attempt_at)
+ON CONFLICT (lead_id, destination, revision) DO NOTHING
+"""
+
+ADD_EVENT = """
+INSERT INTO events (id, lead_id, email, type, at, received_at)
+VALUES (:id, :lead_id, :email, :type, :at, :received_at)
+ON CONFLICT (id) DO NOTHING RETURNING id
+"""
+
+
+class Scoring(SQLRole):
+    """Scores, revisions and events of `leadsync.abc.Store`."""
+
+    def save_scores(self, updates: Sequence[ScoreUpdate]) -> SavedScores:
+        if not updates:
+            return SavedScores()
+        now, rows = utcnow(), self._rows
+        with self._write() as tx:
+            lead_ids = [update.lead_id for update in updates]
+            self._dialect.lock_leads(tx, lead_ids)  # held until commit
+            changes, stale = score_changes(updates, self._scores(tx, lead_ids))
+            tx.many(SAVE_SCORE, [rows.score_params(u.lead_id, u.score, r, now) for u, r in changes])
+            outbox = [
+                rows.outbox_params(u.lead_id, destination, revision, now)
+                for u, revision in changes
+                for destination in u.destinations
+            ]
+            tx.many(ENQUEUE, outbox)
+            if first := [u.lead_id for u, revision in changes if revision == 1]:
+                tx.run("UPDATE leads SET scored = true WHERE id = ANY(:ids)", {"ids": first})
+        return SavedScores({u.lead_id: revision for u, revision in changes}, stale)
+
+    def current_scores(self, lead_ids: Sequence[str]) -> dict[str, tuple[Score, int]]:
+        with self._read() as tx:
+            return self._scores(tx, lead_ids)
+
+    def _scores(self, tx: Tx, lead_ids: Sequence[str]) -> dict[str, tuple[Score, int]]:
+        rows = tx.rows("SELECT * FROM scores WHERE lead_id = ANY(:ids)", {"ids": lead_ids})
+        return {row["lead_id"]: self._rows.score(row) for row in rows}
+
+    def routed_destinations(self, lead_ids: Sequence[str]) -> dict[str, set[str]]:
+        with self._read() as tx:
+            rows = tx.rows(
+                "SELECT DISTINCT lead_id, destination FROM outbox WHERE lead_id = ANY(:ids)",
+                {"ids": lead_ids},
+            )
+        routed: dict[str, set[str]] = {}
+        for row in rows:
+            routed.setdefault(row["lead_id"], set()).add(row["destination"])
+        return routed
+
+    def external_ids(self, destination: str, lead_ids: Sequence[str]) -> dict[str, str]:
+        with self._read() as tx:
+            rows = tx.rows(
+                "SELECT lead_id, external_id FROM outbox WHERE destination = :destination"
+                " AND external_id <> '' AND lead_id = ANY(:ids) ORDER BY revision",
+                {"destination": destination, "ids": lead_ids},
+            )
+        return {row["lead_id"]: row["external_id"] for row in rows}  # the newest revision wins
+
+    def add_events(self, events: Sequence[Event]) -> list[Event]:
+        if not events:
+            return []
+        events = first_of_each(events, lambda event: event.id)
+        now = utcnow()
+        params = [self._rows.event_params(event, now) for event in events]
+        with self._write() as tx:
+            new = {row["id"] for row in tx.inserted(ADD_EVENT, params)}
+        return [event for event in events if event.id in new]
+
+    def events_for(self, lead_ids: Sequence[str]) -> dict[str, list[Event]]:
+        with self._read() as tx:
+            rows = tx.rows(
+                "SELECT * FROM events WHERE lead_id = ANY(:ids) ORDER BY lead_id, at, id",
+                {"ids": lead_ids},
+            )
+        events: dict[str, list[Event]] = {}
+        for row in rows:
+            events.setdefault(row["lead_id"], []).append(self._rows.event(row))
+        return events

@@ -1,0 +1,138 @@
+"""The SQL core of the store: a dialect per backend, and transactions spoken through it.
+
+The role modules (`ingest`, `scoring`, `delivery`, `coordination`) write each
+statement once, in PostgreSQL's spelling with named parameters (`:name`) and
+lists bound as `= ANY(:ids)`. A `Dialect` turns that text into what its
+driver runs and its values into what its columns hold (SQLite: a list as one
+JSON text read with `json_each`, a time as fixed-width ISO text), and carries
+what truly differs between the databases: how an insert hands back the rows
+it made, how a claim locks rows, how score revisions and migrations are
+serialised. `SQLRole` is what every role module stands on: a read or a write
+transaction (`Tx`) on the backend's connections.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any, Protocol
+
+from leadsync.store.rows import Row, Rows
+
+Params = Mapping[str, Any] | None
+
+
+class Dialect:
+    """How one database spells and runs the store's SQL; subclassed per backend."""
+
+    name: str  # "sqlite" or "postgres": also the folder of its migrations
+    rows: Rows  # model <-> row conversion with this backend's time codec
+    false = "false"  # how a partial index's `NOT flag` must be written to be used
+    time_type = "timestamptz"
+    skip_locked = ""  # ends the claim's row selection (PostgreSQL: FOR UPDATE SKIP LOCKED)
+
+    def __init__(self) -> None:
+        self._translated: dict[str, str] = {}
+
+    def sql(self, text: str) -> str:
+        """`text` as this driver runs it, translated once and remembered."""
+        if (found := self._translated.get(text)) is None:
+            found = self._translated[text] = self.translate(text)
+        return found
+
+    def translate(self, text: str) -> str:
+        return text
+
+    def bind(self, value: Any) -> Any:
+        """A Python value as this driver binds it."""
+        return value
+
+    def executemany(self, conn: Any, text: str, params: list[Params]) -> int:
+        """Runs one statement per parameter set; returns how many rows they changed."""
+        raise NotImplementedError
+
+    def inserted(self, conn: Any, text: str, params: list[Params]) -> list[Row]:
+        """Runs an `INSERT ... RETURNING` per parameter set; returns every row it returned."""
+        raise NotImplementedError
+
+    def lock_leads(self, tx: Tx, lead_ids: Sequence[str]) -> None:
+        """Serialises score revisions of these leads until commit (SQLite's write lock does)."""
+
+    def lock_migrations(self, tx: Tx) -> None:
+        """Makes replicas that start together migrate one after another."""
+
+    def run_script(self, tx: Tx, script: str) -> None:
+        """Runs a migration's statements inside the transaction."""
+        raise NotImplementedError
+
+
+class Tx:
+    """One transaction on one connection, spoken through the dialect."""
+
+    __slots__ = ("conn", "dialect")
+
+    def __init__(self, conn: Any, dialect: Dialect):
+        self.conn = conn
+        self.dialect = dialect
+
+    def _bind(self, params: Params) -> Params:
+        return {k: self.dialect.bind(v) for k, v in params.items()} if params else None
+
+    def run(self, text: str, params: Params = None) -> Any:
+        """Runs one statement; returns the driver's cursor (rowcount, fetchall)."""
+        return self.conn.execute(self.dialect.sql(text), self._bind(params) or ())
+
+    def rows(self, text: str, params: Params = None) -> list[Row]:
+        return self.run(text, params).fetchall()
+
+    def column(self, text: str, params: Params = None) -> list[Any]:
+        """The first column of every row."""
+        rows = self.rows(text, params)
+        return [next(iter(r.values())) if isinstance(r, dict) else r[0] for r in rows]
+
+    def many(self, text: str, params: list[Params]) -> int:
+        if not params:
+            return 0
+        bound = [self._bind(p) for p in params]
+        return self.dialect.executemany(self.conn, self.dialect.sql(text), bound)
+
+    def inserted(self, text: str, params: list[Params]) -> list[Row]:
+        if not params:
+            return []
+        bound = [self._bind(p) for p in params]
+        return self.dialect.inserted(self.conn, self.dialect.sql(text), bound)
+
+
+class Connections(Protocol):
+    """The backend's connections: `SQLiteFile` or `PostgresPool`."""
+
+    def read(self) -> AbstractContextManager[Any]: ...
+    def write(self) -> AbstractContextManager[Any]: ...
+    def close(self) -> None: ...
+
+
+class SQLRole:
+    """What the role modules share: the backend's connections and its dialect."""
+
+    _db: Connections
+    _dialect: Dialect
+
+    @property
+    def _rows(self) -> Rows:
+        return self._dialect.rows
+
+    @contextmanager
+    def _read(self) -> Iterator[Tx]:
+        """A read transaction: every query in the block sees one snapshot."""
+        with self._db.read() as conn:
+            yield Tx(conn, self._dialect)
+
+    @contextmanager
+    def _write(self) -> Iterator[Tx]:
+        """A write transaction, committed durably when the block ends."""
+        with self._db.write() as conn:
+            yield Tx(conn, self._dialect)
+
+    def _column(self, text: str, params: Params = None) -> list[Any]:
+        with self._read() as tx:
+            return tx.column(text, params)
