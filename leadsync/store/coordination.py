@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from leadsync.models import ServiceStatus, utcnow
+from leadsync.store import rows
 from leadsync.store.sql import SQLRole
 
 ACQUIRE = """
@@ -37,14 +38,13 @@ class Coordination(SQLRole):
 
     def acquire_lease(self, name: str, owner: str, ttl: timedelta) -> bool:
         now = utcnow()
-        with self._write() as tx:
-            params = {"name": name, "owner": owner, "until": now + ttl, "now": now}
-            return tx.run(ACQUIRE, params).rowcount == 1
+        return (
+            self._exec(ACQUIRE, {"name": name, "owner": owner, "until": now + ttl, "now": now}) == 1
+        )
 
     def release_lease(self, name: str, owner: str) -> None:
-        with self._write() as tx:
-            params = {"name": name, "owner": owner}
-            tx.run("DELETE FROM leases WHERE name = :name AND owner = :owner", params)
+        query = "DELETE FROM leases WHERE name = :name AND owner = :owner"
+        self._exec(query, {"name": name, "owner": owner})
 
     def owners(self) -> set[str]:
         return set(self._column(OWNERS, {"now": utcnow()}))
@@ -59,25 +59,22 @@ class Coordination(SQLRole):
             )
 
     def set_status(self, status: ServiceStatus) -> None:
-        with self._write() as tx:
-            tx.run(SET_STATUS, self._rows.status_params(status, utcnow()))
+        self._exec(SET_STATUS, rows.params(status, at=status.at or utcnow()))
 
     def statuses(self) -> list[ServiceStatus]:
-        with self._read() as tx:
-            rows = tx.rows("SELECT * FROM service_status ORDER BY service")
-        return [self._rows.status(row) for row in rows]
+        rows = self._fetch("SELECT * FROM service_status ORDER BY service")
+        return [self._rows.model(ServiceStatus, row, ok=bool(row["ok"])) for row in rows]
 
     def get_meta(self, key: str) -> str | None:
         values = self._column("SELECT value FROM meta WHERE key = :key", {"key": key})
         return values[0] if values else None
 
     def set_meta(self, key: str, value: str) -> None:
-        with self._write() as tx:
-            tx.run(
-                "INSERT INTO meta (key, value) VALUES (:key, :value)"
-                " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                {"key": key, "value": value},
-            )
+        self._exec(
+            "INSERT INTO meta (key, value) VALUES (:key, :value)"
+            " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            {"key": key, "value": value},
+        )
 
     def ping(self) -> None:
         self.set_meta("heartbeat", utcnow().isoformat(timespec="microseconds"))

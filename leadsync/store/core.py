@@ -3,20 +3,25 @@
 Each role lives in a module named after it: `ingest` (notifications, leads,
 forms, checkpoints), `scoring` (scores, events), `delivery` (outbox, dead
 letter) and `coordination` (leases, owners, health). This class joins them
-and adds the lifecycle: migrations run in one write transaction under the
-dialect's migration lock; it reads the highest version recorded in
-`schema_version` and applies the backend's missing files in order (see
-`leadsync.store.schema`). A backend (`sqlite`, `postgres`) hands it its
-connections and its dialect.
+over a backend's connections and dialect, and migrates the schema: in one
+write transaction under the dialect's migration lock it reads the highest
+version in `schema_version`, refuses a database newer than this code knows
+(an old replica started after an upgrade must not write to a schema it does
+not understand), and applies the missing `migrations/<backend>/NNNN_name.sql`
+files in order, recording each.
 """
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
+from importlib import resources
+
 import structlog
 
 from leadsync.abc import Store
+from leadsync.errors import ConfigError, Problem
 from leadsync.models import utcnow
-from leadsync.store import schema
 from leadsync.store.coordination import Coordination
 from leadsync.store.delivery import Delivery
 from leadsync.store.ingest import Ingest
@@ -24,6 +29,44 @@ from leadsync.store.scoring import Scoring
 from leadsync.store.sql import Connections, Dialect
 
 log = structlog.get_logger(__name__)
+
+FILE_NAME = re.compile(r"(?P<version>\d{4})_(?P<name>\w+)\.sql")
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Migration:
+    """One schema change: its version, a short name and the SQL that makes it."""
+
+    version: int
+    name: str
+    sql: str
+
+
+def migrations(backend: str) -> list[Migration]:
+    """Every migration of `backend` ("sqlite", "postgres"), in version order."""
+    folder = resources.files("leadsync.store").joinpath("migrations", backend)
+    found = sorted(
+        Migration(int(match["version"]), match["name"], entry.read_text(encoding="utf-8"))
+        for entry in folder.iterdir()
+        if (match := FILE_NAME.fullmatch(entry.name))
+    )
+    if [m.version for m in found] != list(range(1, len(found) + 1)):
+        # A packaging mistake, not something an operator can fix.
+        raise RuntimeError(f"{backend} migrations are not numbered 1..n: {found}")
+    return found
+
+
+def to_apply(current: int, known: list[Migration]) -> list[Migration]:
+    """The migrations a database at version `current` still needs; ConfigError if it is newer."""
+    newest = known[-1].version if known else 0
+    if current > newest:
+        message = (
+            f"the database schema is at version {current}, newer than this leadsync knows"
+            f" (version {newest}); it was upgraded by a newer leadsync"
+        )
+        fix = "run the newer leadsync here too, or point store.url at another database"
+        raise ConfigError([Problem("store.url", message, fix)])
+    return [m for m in known if m.version > current]
 
 
 class SQLStore(Ingest, Scoring, Delivery, Coordination, Store):
@@ -41,8 +84,8 @@ class SQLStore(Ingest, Scoring, Delivery, Coordination, Store):
                 "CREATE TABLE IF NOT EXISTS schema_version (version integer PRIMARY KEY,"
                 f" name text NOT NULL, applied_at {dialect.time_type} NOT NULL)"
             )
-            current = tx.column("SELECT COALESCE(MAX(version), 0) FROM schema_version")[0]
-            for migration in schema.to_apply(current, schema.load(dialect.name)):
+            [row] = tx.rows("SELECT COALESCE(MAX(version), 0) AS version FROM schema_version")
+            for migration in to_apply(row["version"], migrations(dialect.name)):
                 dialect.run_script(tx, migration.sql)
                 tx.run(
                     "INSERT INTO schema_version (version, name, applied_at)"

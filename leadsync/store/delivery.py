@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 
 from leadsync.abc import LeadOverview
 from leadsync.models import DeadLetter, DeliveryResult, DestinationStats, OutboxItem, utcnow
+from leadsync.store.rows import completion_params
 from leadsync.store.sql import SQLRole
 
 CLAIM = """
@@ -36,17 +37,13 @@ FROM due WHERE outbox.id = due.id
 RETURNING *
 """
 
+# Delivered: the item, keeping what the destination called the lead, and every older revision.
 SETTLE = """
 UPDATE outbox SET state = 'delivered', delivered_at = :now, claimed_by = NULL,
-    claimed_until = NULL, external_id = COALESCE(NULLIF(:external_id, ''), external_id)
-WHERE id = :id
-"""
-
-SETTLE_OLDER = """
-UPDATE outbox SET state = 'delivered', delivered_at = :now, claimed_by = NULL,
-    claimed_until = NULL
-WHERE lead_id = :lead_id AND destination = :destination AND revision < :revision
-    AND state <> 'delivered'
+    claimed_until = NULL, external_id = CASE WHEN id = :id
+        THEN COALESCE(NULLIF(:external_id, ''), external_id) ELSE external_id END
+WHERE id = :id OR (lead_id = :lead_id AND destination = :destination AND revision < :revision
+    AND state <> 'delivered')
 """
 
 BURY = """
@@ -91,53 +88,38 @@ class Delivery(SQLRole):
         with self._write() as tx:
             query = CLAIM.format(lock=self._dialect.skip_locked)
             rows = tx.rows(query, params | {"until": now + lease})
-        return sorted((self._rows.outbox_item(row) for row in rows), key=lambda item: item.id)
+        return sorted((self._rows.model(OutboxItem, row) for row in rows), key=lambda item: item.id)
 
     def complete(self, items: Sequence[OutboxItem], results: Sequence[DeliveryResult] = ()) -> None:
-        if not items:
-            return
-        params = self._rows.completion_params(items, results, utcnow())
-        with self._write() as tx:
-            tx.many(SETTLE, params)
-            tx.many(SETTLE_OLDER, params)
+        if items:
+            with self._write() as tx:
+                tx.many(SETTLE, completion_params(items, results, utcnow()))
 
     def retry(self, item_ids: Sequence[int], error: str, retry_at: datetime) -> None:
-        with self._write() as tx:
-            tx.run(
-                "UPDATE outbox SET attempts = attempts + 1, last_error = :error,"
-                " next_attempt_at = :retry_at, claimed_by = NULL, claimed_until = NULL"
-                " WHERE state = 'pending' AND id = ANY(:ids)",
-                {"error": error, "retry_at": retry_at, "ids": item_ids},
-            )
+        self._exec(
+            "UPDATE outbox SET attempts = attempts + 1, last_error = :error,"
+            " next_attempt_at = :retry_at, claimed_by = NULL, claimed_until = NULL"
+            " WHERE state = 'pending' AND id = ANY(:ids)",
+            {"error": error, "retry_at": retry_at, "ids": item_ids},
+        )
 
     def release(self, item_ids: Sequence[int]) -> None:
-        with self._write() as tx:
-            tx.run(
-                "UPDATE outbox SET claimed_by = NULL, claimed_until = NULL WHERE id = ANY(:ids)",
-                {"ids": item_ids},
-            )
+        query = "UPDATE outbox SET claimed_by = NULL, claimed_until = NULL WHERE id = ANY(:ids)"
+        self._exec(query, {"ids": item_ids})
 
     def bury(self, item_ids: Sequence[int], error: str) -> None:
-        with self._write() as tx:
-            tx.run(BURY, {"now": utcnow(), "error": error, "ids": item_ids})
+        self._exec(BURY, {"now": utcnow(), "error": error, "ids": item_ids})
 
     def dead_letters(self, destination: str = "", lead_id: str = "") -> list[DeadLetter]:
-        with self._read() as tx:
-            rows = tx.rows(
-                f"SELECT * FROM outbox WHERE {DEAD} ORDER BY dead_at, id",
-                {"destination": destination, "lead_id": lead_id},
-            )
+        query = f"SELECT * FROM outbox WHERE {DEAD} ORDER BY dead_at, id"
+        rows = self._fetch(query, {"destination": destination, "lead_id": lead_id})
         return [self._rows.dead_letter(row) for row in rows]
 
     def replay(self, destination: str = "", lead_id: str = "") -> int:
-        with self._write() as tx:
-            params = {"now": utcnow(), "destination": destination, "lead_id": lead_id}
-            return tx.run(REPLAY, params).rowcount
+        return self._exec(REPLAY, {"now": utcnow(), "destination": destination, "lead_id": lead_id})
 
     def destination_stats(self) -> list[DestinationStats]:
-        with self._read() as tx:
-            rows = tx.rows(STATS)
-        return [self._rows.destination_stats(row) for row in rows]
+        return [self._rows.destination_stats(row) for row in self._fetch(STATS)]
 
     def recent_leads(self, limit: int = 50) -> list[LeadOverview]:
         with self._read() as tx:

@@ -34,7 +34,7 @@ def decode_time(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
-ROWS = Rows(lambda value: value, decode_time)
+ROWS = Rows(decode_time)
 
 Connection = psycopg.Connection[DictRow]
 

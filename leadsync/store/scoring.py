@@ -10,11 +10,11 @@ writer; PostgreSQL's per-lead advisory locks). Events are idempotent by id.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from leadsync.abc import SavedScores, ScoreUpdate
 from leadsync.models import Event, Score, utcnow
-from leadsync.store.rows import first_of_each, score_changes
+from leadsync.store.rows import event_params, first_of_each, score_params
 from leadsync.store.sql import SQLRole, Tx
 
 SAVE_SCORE = """
@@ -47,14 +47,15 @@ class Scoring(SQLRole):
     def save_scores(self, updates: Sequence[ScoreUpdate]) -> SavedScores:
         if not updates:
             return SavedScores()
-        now, rows = utcnow(), self._rows
+        now = utcnow()
         with self._write() as tx:
             lead_ids = [update.lead_id for update in updates]
             self._dialect.lock_leads(tx, lead_ids)  # held until commit
             changes, stale = score_changes(updates, self._scores(tx, lead_ids))
-            tx.many(SAVE_SCORE, [rows.score_params(u.lead_id, u.score, r, now) for u, r in changes])
+            tx.many(SAVE_SCORE, [score_params(u.lead_id, u.score, r, now) for u, r in changes])
             outbox = [
-                rows.outbox_params(u.lead_id, destination, revision, now)
+                {"lead_id": u.lead_id, "destination": destination, "revision": revision}
+                | {"created_at": now, "next_attempt_at": now}
                 for u, revision in changes
                 for destination in u.destinations
             ]
@@ -72,42 +73,58 @@ class Scoring(SQLRole):
         return {row["lead_id"]: self._rows.score(row) for row in rows}
 
     def routed_destinations(self, lead_ids: Sequence[str]) -> dict[str, set[str]]:
-        with self._read() as tx:
-            rows = tx.rows(
-                "SELECT DISTINCT lead_id, destination FROM outbox WHERE lead_id = ANY(:ids)",
-                {"ids": lead_ids},
-            )
+        query = "SELECT DISTINCT lead_id, destination FROM outbox WHERE lead_id = ANY(:ids)"
         routed: dict[str, set[str]] = {}
-        for row in rows:
+        for row in self._fetch(query, {"ids": lead_ids}):
             routed.setdefault(row["lead_id"], set()).add(row["destination"])
         return routed
 
     def external_ids(self, destination: str, lead_ids: Sequence[str]) -> dict[str, str]:
-        with self._read() as tx:
-            rows = tx.rows(
-                "SELECT lead_id, external_id FROM outbox WHERE destination = :destination"
-                " AND external_id <> '' AND lead_id = ANY(:ids) ORDER BY revision",
-                {"destination": destination, "ids": lead_ids},
-            )
+        rows = self._fetch(
+            "SELECT lead_id, external_id FROM outbox WHERE destination = :destination"
+            " AND external_id <> '' AND lead_id = ANY(:ids) ORDER BY revision",
+            {"destination": destination, "ids": lead_ids},
+        )
         return {row["lead_id"]: row["external_id"] for row in rows}  # the newest revision wins
 
     def add_events(self, events: Sequence[Event]) -> list[Event]:
         if not events:
             return []
-        events = first_of_each(events, lambda event: event.id)
-        now = utcnow()
-        params = [self._rows.event_params(event, now) for event in events]
+        events, now = first_of_each(events, lambda event: event.id), utcnow()
+        params = [event_params(event, now) for event in events]
         with self._write() as tx:
             new = {row["id"] for row in tx.inserted(ADD_EVENT, params)}
         return [event for event in events if event.id in new]
 
     def events_for(self, lead_ids: Sequence[str]) -> dict[str, list[Event]]:
-        with self._read() as tx:
-            rows = tx.rows(
-                "SELECT * FROM events WHERE lead_id = ANY(:ids) ORDER BY lead_id, at, id",
-                {"ids": lead_ids},
-            )
+        query = "SELECT * FROM events WHERE lead_id = ANY(:ids) ORDER BY lead_id, at, id"
         events: dict[str, list[Event]] = {}
-        for row in rows:
-            events.setdefault(row["lead_id"], []).append(self._rows.event(row))
+        for row in self._fetch(query, {"ids": lead_ids}):
+            events.setdefault(row["lead_id"], []).append(self._rows.model(Event, row))
         return events
+
+
+def score_changes(
+    updates: Sequence[ScoreUpdate], current: Mapping[str, tuple[Score, int]]
+) -> tuple[list[tuple[ScoreUpdate, int]], set[str]]:
+    """The updates that change what a destination shows, each with its new revision,
+    and the leads whose updates are stale.
+
+    An update computed from another revision than the stored one is stale (it
+    is checked against the revision stored before this save). An update whose
+    score has the same outcome as the lead's current one changes nothing.
+    Updates of one lead are taken in order, each against the one before.
+    """
+    known = dict(current)
+    changes: list[tuple[ScoreUpdate, int]] = []
+    stale: set[str] = set()
+    for update in updates:
+        if update.read_revision not in (None, current.get(update.lead_id, (None, 0))[1]):
+            stale.add(update.lead_id)
+            continue
+        score, revision = known.get(update.lead_id, (None, 0))
+        if update.score.same_outcome(score):
+            continue
+        known[update.lead_id] = (update.score, revision + 1)
+        changes.append((update, revision + 1))
+    return changes, stale

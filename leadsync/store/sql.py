@@ -1,14 +1,12 @@
 """The SQL core of the store: a dialect per backend, and transactions spoken through it.
 
-The role modules (`ingest`, `scoring`, `delivery`, `coordination`) write each
-statement once, in PostgreSQL's spelling with named parameters (`:name`) and
-lists bound as `= ANY(:ids)`. A `Dialect` turns that text into what its
-driver runs and its values into what its columns hold (SQLite: a list as one
-JSON text read with `json_each`, a time as fixed-width ISO text), and carries
-what truly differs between the databases: how an insert hands back the rows
-it made, how a claim locks rows, how score revisions and migrations are
-serialised. `SQLRole` is what every role module stands on: a read or a write
-transaction (`Tx`) on the backend's connections.
+Role modules (`ingest`, `scoring`, `delivery`, `coordination`) write each
+statement once, in PostgreSQL's spelling with `:name` parameters and lists
+bound as `= ANY(:ids)`. A backend's `Dialect` turns that text and its values
+into what its driver runs, and carries what truly differs between the
+databases: how an insert hands back its rows, how a claim locks rows, how
+score revisions and migrations are serialised. `SQLRole` gives every role
+module read and write transactions (`Tx`) on the backend's connections.
 """
 
 from __future__ import annotations
@@ -26,8 +24,8 @@ class Dialect:
     """How one database spells and runs the store's SQL; subclassed per backend."""
 
     name: str  # "sqlite" or "postgres": also the folder of its migrations
-    rows: Rows  # model <-> row conversion with this backend's time codec
-    false = "false"  # how a partial index's `NOT flag` must be written to be used
+    rows: Rows  # row -> model with this backend's time decoder
+    false = "false"  # a flag's false as its partial index spells it (or the index goes unused)
     time_type = "timestamptz"
     skip_locked = ""  # ends the claim's row selection (PostgreSQL: FOR UPDATE SKIP LOCKED)
 
@@ -44,7 +42,6 @@ class Dialect:
         return text
 
     def bind(self, value: Any) -> Any:
-        """A Python value as this driver binds it."""
         return value
 
     def executemany(self, conn: Any, text: str, params: list[Params]) -> int:
@@ -52,7 +49,7 @@ class Dialect:
         raise NotImplementedError
 
     def inserted(self, conn: Any, text: str, params: list[Params]) -> list[Row]:
-        """Runs an `INSERT ... RETURNING` per parameter set; returns every row it returned."""
+        """Runs an `INSERT ... RETURNING` per parameter set; returns every row returned."""
         raise NotImplementedError
 
     def lock_leads(self, tx: Tx, lead_ids: Sequence[str]) -> None:
@@ -62,7 +59,6 @@ class Dialect:
         """Makes replicas that start together migrate one after another."""
 
     def run_script(self, tx: Tx, script: str) -> None:
-        """Runs a migration's statements inside the transaction."""
         raise NotImplementedError
 
 
@@ -85,26 +81,17 @@ class Tx:
     def rows(self, text: str, params: Params = None) -> list[Row]:
         return self.run(text, params).fetchall()
 
-    def column(self, text: str, params: Params = None) -> list[Any]:
-        """The first column of every row."""
-        rows = self.rows(text, params)
-        return [next(iter(r.values())) if isinstance(r, dict) else r[0] for r in rows]
-
     def many(self, text: str, params: list[Params]) -> int:
-        if not params:
-            return 0
         bound = [self._bind(p) for p in params]
-        return self.dialect.executemany(self.conn, self.dialect.sql(text), bound)
+        return self.dialect.executemany(self.conn, self.dialect.sql(text), bound) if bound else 0
 
     def inserted(self, text: str, params: list[Params]) -> list[Row]:
-        if not params:
-            return []
         bound = [self._bind(p) for p in params]
-        return self.dialect.inserted(self.conn, self.dialect.sql(text), bound)
+        return self.dialect.inserted(self.conn, self.dialect.sql(text), bound) if bound else []
 
 
 class Connections(Protocol):
-    """The backend's connections: `SQLiteFile` or `PostgresPool`."""
+    """A backend's connections: `SQLiteFile` or `PostgresPool`."""
 
     def read(self) -> AbstractContextManager[Any]: ...
     def write(self) -> AbstractContextManager[Any]: ...
@@ -112,7 +99,7 @@ class Connections(Protocol):
 
 
 class SQLRole:
-    """What the role modules share: the backend's connections and its dialect."""
+    """What the role modules stand on: the backend's connections and its dialect."""
 
     _db: Connections
     _dialect: Dialect
@@ -133,6 +120,17 @@ class SQLRole:
         with self._db.write() as conn:
             yield Tx(conn, self._dialect)
 
-    def _column(self, text: str, params: Params = None) -> list[Any]:
+    def _fetch(self, text: str, params: Params = None) -> list[Row]:
+        """The rows of one query, in a read transaction of its own."""
         with self._read() as tx:
-            return tx.column(text, params)
+            return tx.rows(text, params)
+
+    def _column(self, text: str, params: Params = None) -> list[Any]:
+        """The first column of every row of one query."""
+        rows = self._fetch(text, params)
+        return [next(iter(r.values())) if isinstance(r, dict) else r[0] for r in rows]
+
+    def _exec(self, text: str, params: Params = None) -> int:
+        """Runs one statement in a write transaction of its own; returns the rows changed."""
+        with self._write() as tx:
+            return tx.run(text, params).rowcount

@@ -52,7 +52,7 @@ def decode_time(value: str) -> datetime:
     return datetime.fromisoformat(value)
 
 
-ROWS = Rows(encode_time, decode_time)
+ROWS = Rows(decode_time)
 
 
 def make_private(path: Path) -> None:
