@@ -1,11 +1,15 @@
 """The PostgreSQL store: several leadsync replicas share one database.
 
-Every method is one transaction on a pooled connection (see `PostgresPool`).
-Where replicas could race, the database decides: notifications, leads and
-events are inserted with `ON CONFLICT DO NOTHING`, leases with one upsert that
-only takes over an expired or own lease, outbox claims lock their rows with
-`FOR UPDATE SKIP LOCKED`, and score revisions are made under per-lead
-advisory locks taken in a fixed order (no deadlocks). Migrations run under a
+A `psycopg_pool.ConnectionPool` serves the daemon's threads; each store method
+borrows one connection for one transaction. Every pooled connection is set up
+when it is opened: time zone UTC and, when the store URL names a `?schema=`, a
+`search_path` of that schema only, so several leadsync instances (or parallel
+tests) can share a database without seeing each other's tables. Connection
+failures, pool timeouts, deadlocks and serialization failures may pass, so
+they become `TransientError`. Where replicas could race, the database
+decides: inserts meet `ON CONFLICT`, outbox claims lock their rows with
+`FOR UPDATE SKIP LOCKED`, score revisions are made under per-lead advisory
+locks taken in a fixed order (no deadlocks), and migrations run under a
 transaction-level advisory lock, so replicas that start together apply each
 one exactly once. Times are timestamptz and come from the caller's clock (run
 NTP on replicas).
@@ -14,15 +18,77 @@ NTP on replicas).
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import psycopg
 from psycopg import sql
+from psycopg.rows import DictRow, dict_row
+from psycopg_pool import ConnectionPool
 
+from leadsync.errors import TransientError
 from leadsync.store.core import SQLStore
-from leadsync.store.postgres_pool import ROWS, Connection, PostgresPool
-from leadsync.store.rows import Row
+from leadsync.store.rows import Row, Rows
 from leadsync.store.sql import Dialect, Params, Tx
+
+# Connections kept by one process: a fetch worker, one per destination, status readers.
+POOL_SIZE = 8
+
+# How long a method waits for a free connection (or for the server) before TransientError.
+POOL_TIMEOUT = timedelta(seconds=10)
+
+
+def decode_time(value: datetime) -> datetime:
+    return value.astimezone(UTC)
+
+
+Connection = psycopg.Connection[DictRow]
+
+
+class PostgresPool:
+    """A pool of configured connections to one database (and schema)."""
+
+    def __init__(
+        self,
+        conninfo: str,
+        schema: str = "",
+        *,
+        size: int = POOL_SIZE,
+        timeout: timedelta = POOL_TIMEOUT,
+    ):
+        self.schema = schema
+        self._pool: ConnectionPool[Connection] = ConnectionPool(
+            conninfo,
+            min_size=1,
+            max_size=size,
+            kwargs={"autocommit": True, "row_factory": dict_row},
+            configure=self._configure,
+            timeout=timeout.total_seconds(),
+            name="leadsync-store",
+            open=True,
+        )
+
+    def _configure(self, conn: Connection) -> None:
+        conn.execute("SET TIME ZONE 'UTC'")
+        if self.schema:
+            conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(self.schema)))
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """One transaction on a pooled connection, committed when the block ends."""
+        try:
+            with self._pool.connection() as conn, conn.transaction():
+                yield conn
+        except psycopg.OperationalError as exc:  # includes PoolTimeout, deadlocks
+            raise TransientError(f"PostgreSQL store: {type(exc).__name__}: {exc}") from exc
+
+    read = write  # PostgreSQL's MVCC: a reader takes a pooled connection like a writer
+
+    def close(self) -> None:
+        self._pool.close()
+
 
 PARAMETER = re.compile(r"(?<![:\w]):(\w+)")
 
@@ -39,7 +105,7 @@ class PostgresDialect(Dialect):
     """PostgreSQL's spelling (psycopg's `%(name)s`), row locks and advisory locks."""
 
     name = "postgres"
-    rows = ROWS
+    rows = Rows(decode_time)
     skip_locked = " FOR UPDATE OF o SKIP LOCKED"
 
     def __init__(self, schema: str):

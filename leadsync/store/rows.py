@@ -12,6 +12,7 @@ PostgreSQL timestamptz.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
@@ -70,6 +71,12 @@ def completion_params(
     return [params(item, external_id=external.get(item.lead_id, ""), now=now) for item in items]
 
 
+@functools.cache
+def columns(cls: type) -> tuple[tuple[str, bool], ...]:
+    """A model's field names, each with whether it is declared as a datetime (a time column)."""
+    return tuple((f.name, "datetime" in str(f.type)) for f in fields(cls))
+
+
 @dataclass(frozen=True, slots=True)
 class Rows:
     """Row -> model conversion for one backend, given how it stores a time."""
@@ -77,16 +84,12 @@ class Rows:
     decode_time: Callable[[Any], datetime]
 
     def model(self, cls: type[T], row: Row, **given: Any) -> T:
-        """A model from the row's columns named as its fields; `given` fields are not read.
-
-        A field declared as a datetime is decoded with the backend's time codec.
-        """
+        """A model from the row's columns named as its fields; `given` fields are not read."""
         values = {}
-        for f in fields(cls):  # type: ignore[arg-type]
-            if f.name not in given:
-                value = row[f.name]
-                time = value is not None and "datetime" in str(f.type)
-                values[f.name] = self.decode_time(value) if time else value
+        for name, is_time in columns(cls):
+            if name not in given:
+                value = row[name]
+                values[name] = self.decode_time(value) if is_time and value is not None else value
         return cls(**values, **given)
 
     def form(self, row: Row) -> Form:
