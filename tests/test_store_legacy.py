@@ -135,3 +135,46 @@ def test_an_earlier_release_s_database_keeps_working(old):
     ]
     stats = {s.destination: (s.pending, s.dead, s.delivered) for s in old.destination_stats()}
     assert stats == {"crm": (3, 0, 3), "sheet": (2, 0, 3)}
+
+
+def schema(url: str) -> list[tuple]:
+    """Every table's columns, and every index and constraint, as the database describes them."""
+    if url.startswith("sqlite:"):
+        tables = [
+            name for (name,) in run_sql(url, "SELECT name FROM sqlite_master WHERE type = 'table'")
+        ]
+        described = []
+        for table in sorted(tables):
+            for _, name, kind, notnull, default, pk in run_sql(url, f"PRAGMA table_info({table})"):
+                described.append((table, name, kind.upper(), notnull, default, pk))
+            described += [
+                (table, *key) for key in run_sql(url, f"PRAGMA foreign_key_list({table})")
+            ]
+        indexes = "SELECT name, tbl_name, sql FROM sqlite_master WHERE type = 'index' ORDER BY name"
+        return described + run_sql(url, indexes)
+    columns = run_sql(
+        url,
+        "SELECT table_name, column_name, ordinal_position, data_type, is_nullable, column_default,"
+        " collation_name, is_identity, identity_generation FROM information_schema.columns"
+        " WHERE table_schema = current_schema() ORDER BY table_name, ordinal_position",
+    )
+    indexes = run_sql(
+        url,
+        "SELECT indexname, replace(indexdef, current_schema(), 'S') FROM pg_indexes"
+        " WHERE schemaname = current_schema() ORDER BY indexname",
+    )
+    constraints = run_sql(
+        url,
+        "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) FROM pg_constraint"
+        " WHERE connamespace = current_schema()::regnamespace ORDER BY 1, 2",
+    )
+    return columns + indexes + constraints
+
+
+def test_a_new_database_gets_the_schema_an_earlier_release_made(legacy_url, store_url):
+    for url in (legacy_url, store_url):
+        store = open_store(url)
+        store.migrate()
+        store.close()
+    assert schema(store_url) == schema(legacy_url)
+    assert len(schema(store_url)) > 80

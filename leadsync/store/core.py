@@ -7,8 +7,7 @@ over a backend's connections and dialect, and migrates the schema: in one
 write transaction under the dialect's migration lock it reads the highest
 version in `schema_version`, refuses a database newer than this code knows
 (an old replica started after an upgrade must not write to a schema it does
-not understand), and applies the missing `migrations/<backend>/NNNN_name.sql`
-files in order, recording each.
+not understand), and applies the missing migrations in order, recording each.
 """
 
 from __future__ import annotations
@@ -42,18 +41,25 @@ class Migration:
     sql: str
 
 
-def migrations(backend: str) -> list[Migration]:
-    """Every migration of `backend` ("sqlite", "postgres"), in version order."""
-    folder = resources.files("leadsync.store").joinpath("migrations", backend)
-    found = sorted(
-        Migration(int(match["version"]), match["name"], entry.read_text(encoding="utf-8"))
-        for entry in folder.iterdir()
-        if (match := FILE_NAME.fullmatch(entry.name))
-    )
-    if [m.version for m in found] != list(range(1, len(found) + 1)):
+def migrations(dialect: Dialect) -> list[Migration]:
+    """Every migration of the dialect's backend, in version order.
+
+    `migrations/NNNN_name.sql` is written once for both backends, with the
+    dialect's `words` (types) filled in; a file of the same number in
+    `migrations/<backend>/` replaces it where the SQL truly differs.
+    """
+    root = resources.files("leadsync.store").joinpath("migrations")
+    found: dict[int, Migration] = {}
+    for folder in (root, root.joinpath(dialect.name)):
+        for entry in folder.iterdir():
+            if match := FILE_NAME.fullmatch(entry.name):
+                sql = entry.read_text(encoding="utf-8")
+                sql = sql.format_map(dialect.words) if folder is root else sql
+                found[int(match["version"])] = Migration(int(match["version"]), match["name"], sql)
+    if sorted(found) != list(range(1, len(found) + 1)):
         # A packaging mistake, not something an operator can fix.
-        raise RuntimeError(f"{backend} migrations are not numbered 1..n: {found}")
-    return found
+        raise RuntimeError(f"{dialect.name} migrations are not numbered 1..n: {sorted(found)}")
+    return [found[version] for version in sorted(found)]
 
 
 def to_apply(current: int, known: list[Migration]) -> list[Migration]:
@@ -82,10 +88,10 @@ class SQLStore(Ingest, Scoring, Delivery, Coordination, Store):
             dialect.lock_migrations(tx)
             tx.run(
                 "CREATE TABLE IF NOT EXISTS schema_version (version integer PRIMARY KEY,"
-                f" name text NOT NULL, applied_at {dialect.time_type} NOT NULL)"
+                f" name text NOT NULL, applied_at {dialect.words['time']} NOT NULL)"
             )
             [row] = tx.rows("SELECT COALESCE(MAX(version), 0) AS version FROM schema_version")
-            for migration in to_apply(row["version"], migrations(dialect.name)):
+            for migration in to_apply(row["version"], migrations(dialect)):
                 dialect.run_script(tx, migration.sql)
                 tx.run(
                     "INSERT INTO schema_version (version, name, applied_at)"

@@ -107,6 +107,12 @@ class PostgresDialect(Dialect):
     name = "postgres"
     rows = Rows(decode_time)
     skip_locked = " FOR UPDATE OF o SKIP LOCKED"
+    words = {
+        "serial": "bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY",
+        "key": 'text COLLATE "C"',
+        "time": "timestamptz",
+        "bool": "boolean",
+    }
 
     def __init__(self, schema: str):
         super().__init__()

@@ -26,7 +26,7 @@ class Dialect:
     name: str  # "sqlite" or "postgres": also the folder of its migrations
     rows: Rows  # row -> model with this backend's time decoder
     false = "false"  # a flag's false as its partial index spells it (or the index goes unused)
-    time_type = "timestamptz"
+    words: dict[str, str]  # the types that migrations/NNNN_*.sql names in braces
     skip_locked = ""  # ends the claim's row selection (PostgreSQL: FOR UPDATE SKIP LOCKED)
 
     def __init__(self) -> None:

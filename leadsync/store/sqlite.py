@@ -204,7 +204,7 @@ class SQLiteDialect(Dialect):
     name = "sqlite"
     rows = Rows(decode_time)
     false = "0"  # the partial index says `scored = 0`, and SQLite must see the same words
-    time_type = "TEXT"
+    words = {"serial": "INTEGER PRIMARY KEY", "key": "TEXT", "time": "TEXT", "bool": "INTEGER"}
 
     def translate(self, text: str) -> str:
         return ANY.sub(r"IN (SELECT value FROM json_each(:\1))", text)
