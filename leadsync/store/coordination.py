@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from leadsync.abc import CoordinationStore
 from leadsync.models import ServiceStatus, utcnow
 from leadsync.store import rows
 from leadsync.store.sql import SQLRole
@@ -33,7 +34,7 @@ ON CONFLICT (service) DO UPDATE SET ok = excluded.ok, message = excluded.message
 """
 
 
-class Coordination(SQLRole):
+class Coordination(SQLRole, CoordinationStore):
     """Leases, owners, statuses and meta values of `leadsync.abc.Store`."""
 
     def acquire_lease(self, name: str, owner: str, ttl: timedelta) -> bool:

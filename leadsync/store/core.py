@@ -1,13 +1,12 @@
 """`SQLStore`: the one implementation of `leadsync.abc.Store`, by role, over a dialect.
 
-Each role lives in a module named after it: `ingest` (notifications, leads,
-forms, checkpoints), `scoring` (scores, events), `delivery` (outbox, dead
-letter) and `coordination` (leases, owners, health). This class joins them
-over a backend's connections and dialect, and migrates the schema: in one
-write transaction under the dialect's migration lock it reads the highest
-version in `schema_version`, refuses a database newer than this code knows
-(an old replica started after an upgrade must not write to a schema it does
-not understand), and applies the missing migrations in order, recording each.
+Each role has a module named after it: `ingest` (notifications, leads, forms,
+checkpoints), `scoring` (scores, events), `delivery` (outbox, dead letter) and
+`coordination` (leases, owners, health). This class joins them over a
+backend's connections and dialect, and migrates: in one write transaction
+under the dialect's lock it refuses a database newer than this code knows (an
+old replica must not write to a schema it does not understand) and applies
+the missing migrations in order, recording each in `schema_version`.
 """
 
 from __future__ import annotations
@@ -79,8 +78,7 @@ class SQLStore(Ingest, Scoring, Delivery, Coordination, Store):
     """`Store` on a SQL database: the backend's connections spoken through its dialect."""
 
     def __init__(self, db: Connections, dialect: Dialect):
-        self._db = db
-        self._dialect = dialect
+        self._db, self._dialect, self._rows = db, dialect, dialect.rows
 
     def migrate(self) -> None:
         dialect = self._dialect

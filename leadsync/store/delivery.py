@@ -1,15 +1,12 @@
 """Delivery in the store: the outbox, its claims and settling, and the dead letter.
 
-The rules (see `leadsync.abc.Store` for the contract): a claim takes only the
-newest revision of a lead for a destination (an older one is settled when the
-newer is delivered, so a connector never writes a stale score over a fresh
-one), and never an item whose lead already has another item claimed at that
-destination. Burying an item buries the older pending revisions it stands
-for; delivering one settles every older revision, dead ones included,
-because the destination now shows the newest score. Two claimers never get
-the same item: on SQLite the claim runs under the file's write lock, on
-PostgreSQL its rows are locked with `FOR UPDATE SKIP LOCKED` (the dialect's
-`skip_locked`), so replicas pass over each other's rows instead of waiting.
+A claim takes only the newest revision of a lead for a destination, and never
+an item whose lead has another item claimed there, so a connector never
+writes a stale score over a fresh one. Delivering an item settles every older
+revision (dead ones included: the destination shows the newest score);
+burying one buries the older pending revisions it stands for. Two claimers
+never get the same item: SQLite claims under the file's write lock,
+PostgreSQL locks the rows with the dialect's `FOR UPDATE SKIP LOCKED`.
 """
 
 from __future__ import annotations
@@ -17,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from leadsync.abc import LeadOverview
+from leadsync.abc import DeliveryStore, LeadOverview
 from leadsync.models import DeadLetter, DeliveryResult, DestinationStats, OutboxItem, utcnow
 from leadsync.store.rows import completion_params
 from leadsync.store.sql import SQLRole
@@ -79,7 +76,7 @@ FROM outbox GROUP BY destination ORDER BY destination
 """
 
 
-class Delivery(SQLRole):
+class Delivery(SQLRole, DeliveryStore):
     """The outbox and dead letter of `leadsync.abc.Store`."""
 
     def claim(self, destination: str, limit: int, owner: str, lease: timedelta) -> list[OutboxItem]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
+from leadsync.abc import IngestStore
 from leadsync.models import Checkpoint, Form, Lead, Notification, utcnow
 from leadsync.store.rows import first_of_each, form_params, lead_params, params
 from leadsync.store.sql import SQLRole
@@ -56,7 +57,7 @@ ORDER BY form_id
 """
 
 
-class Ingest(SQLRole):
+class Ingest(SQLRole, IngestStore):
     """Notifications, leads, forms and checkpoints of `leadsync.abc.Store`."""
 
     def add_notifications(self, notes: Sequence[Notification]) -> int:

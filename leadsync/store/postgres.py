@@ -1,18 +1,14 @@
 """The PostgreSQL store: several leadsync replicas share one database.
 
-A `psycopg_pool.ConnectionPool` serves the daemon's threads; each store method
-borrows one connection for one transaction. Every pooled connection is set up
-when it is opened: time zone UTC and, when the store URL names a `?schema=`, a
-`search_path` of that schema only, so several leadsync instances (or parallel
-tests) can share a database without seeing each other's tables. Connection
-failures, pool timeouts, deadlocks and serialization failures may pass, so
-they become `TransientError`. Where replicas could race, the database
-decides: inserts meet `ON CONFLICT`, outbox claims lock their rows with
-`FOR UPDATE SKIP LOCKED`, score revisions are made under per-lead advisory
-locks taken in a fixed order (no deadlocks), and migrations run under a
-transaction-level advisory lock, so replicas that start together apply each
-one exactly once. Times are timestamptz and come from the caller's clock (run
-NTP on replicas).
+Each method borrows one connection of a `psycopg_pool.ConnectionPool` for one
+transaction; connections run in UTC with a `search_path` of the URL's
+`?schema=` only, so several instances (or parallel tests) share a database
+unseen. Failures that may pass (connection, pool timeout, deadlock) become
+`TransientError`. Where replicas race, the database decides: inserts meet
+`ON CONFLICT`, claims lock rows with `FOR UPDATE SKIP LOCKED`, score
+revisions take per-lead advisory locks in a fixed order (no deadlocks), and
+migrations run under an advisory lock, each applied once. Times are
+timestamptz from the caller's clock (run NTP on replicas).
 """
 
 from __future__ import annotations
@@ -50,22 +46,15 @@ Connection = psycopg.Connection[DictRow]
 class PostgresPool:
     """A pool of configured connections to one database (and schema)."""
 
-    def __init__(
-        self,
-        conninfo: str,
-        schema: str = "",
-        *,
-        size: int = POOL_SIZE,
-        timeout: timedelta = POOL_TIMEOUT,
-    ):
+    def __init__(self, conninfo: str, schema: str = ""):
         self.schema = schema
         self._pool: ConnectionPool[Connection] = ConnectionPool(
             conninfo,
             min_size=1,
-            max_size=size,
+            max_size=POOL_SIZE,
             kwargs={"autocommit": True, "row_factory": dict_row},
             configure=self._configure,
-            timeout=timeout.total_seconds(),
+            timeout=POOL_TIMEOUT.total_seconds(),
             name="leadsync-store",
             open=True,
         )
@@ -125,7 +114,7 @@ class PostgresDialect(Dialect):
         return list(value) if isinstance(value, tuple) else value
 
     def executemany(self, conn: Connection, text: str, params: list[Params]) -> int:
-        with conn.cursor() as cursor:
+        with conn.cursor() as cursor:  # a psycopg connection has no executemany of its own
             cursor.executemany(text, params)
             return cursor.rowcount
 

@@ -1,18 +1,16 @@
 """Scoring in the store: scores with their revisions, and engagement events.
 
-`save_scores` is where a score becomes deliveries: in one transaction it
-checks each update against the lead's stored revision (a score computed from
-an older revision is stale and skipped), raises the revision of each lead
-whose outcome changed and enqueues one outbox item per destination for it.
-The dialect serialises revisions of one lead across writers (SQLite's single
-writer; PostgreSQL's per-lead advisory locks). Events are idempotent by id.
+`save_scores` turns scores into deliveries in one transaction: an update
+computed from another revision than the stored one is stale and skipped; a
+lead whose outcome changed gets the next revision and one outbox item per
+destination. The dialect serialises revisions of a lead across writers.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from leadsync.abc import SavedScores, ScoreUpdate
+from leadsync.abc import SavedScores, ScoreUpdate, ScoringStore
 from leadsync.models import Event, Score, utcnow
 from leadsync.store.rows import event_params, first_of_each, score_params
 from leadsync.store.sql import SQLRole, Tx
@@ -41,7 +39,7 @@ ON CONFLICT (id) DO NOTHING RETURNING id
 """
 
 
-class Scoring(SQLRole):
+class Scoring(SQLRole, ScoringStore):
     """Scores, revisions and events of `leadsync.abc.Store`."""
 
     def save_scores(self, updates: Sequence[ScoreUpdate]) -> SavedScores:

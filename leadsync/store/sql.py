@@ -1,12 +1,10 @@
 """The SQL core of the store: a dialect per backend, and transactions spoken through it.
 
-Role modules (`ingest`, `scoring`, `delivery`, `coordination`) write each
-statement once, in PostgreSQL's spelling with `:name` parameters and lists
-bound as `= ANY(:ids)`. A backend's `Dialect` turns that text and its values
-into what its driver runs, and carries what truly differs between the
-databases: how an insert hands back its rows, how a claim locks rows, how
-score revisions and migrations are serialised. `SQLRole` gives every role
-module read and write transactions (`Tx`) on the backend's connections.
+Role modules write each statement once, in PostgreSQL's spelling with `:name`
+parameters and lists bound as `= ANY(:ids)`; a backend's `Dialect` turns text
+and values into what its driver runs, and carries what truly differs (how an
+insert hands back rows, how claims lock, how revisions and migrations are
+serialised). `SQLRole` gives role modules transactions (`Tx`) on its connections.
 """
 
 from __future__ import annotations
@@ -46,11 +44,11 @@ class Dialect:
 
     def executemany(self, conn: Any, text: str, params: list[Params]) -> int:
         """Runs one statement per parameter set; returns how many rows they changed."""
-        raise NotImplementedError
+        return conn.executemany(text, params).rowcount
 
     def inserted(self, conn: Any, text: str, params: list[Params]) -> list[Row]:
         """Runs an `INSERT ... RETURNING` per parameter set; returns every row returned."""
-        raise NotImplementedError
+        return [row for one in params for row in conn.execute(text, one).fetchall()]
 
     def lock_leads(self, tx: Tx, lead_ids: Sequence[str]) -> None:
         """Serialises score revisions of these leads until commit (SQLite's write lock does)."""
@@ -103,10 +101,7 @@ class SQLRole:
 
     _db: Connections
     _dialect: Dialect
-
-    @property
-    def _rows(self) -> Rows:
-        return self._dialect.rows
+    _rows: Rows  # the dialect's
 
     @contextmanager
     def _read(self) -> Iterator[Tx]:

@@ -1,23 +1,17 @@
 """The SQLite store: the default backend, one file beside the daemon.
 
-SQLite lets one connection write at a time and, in WAL mode, any number read
-beside it. So `SQLiteFile` keeps ONE writer connection behind a
-`threading.Lock` and a small pool of reader connections. Threads of this
-process queue for the writer in Python instead of spinning on SQLITE_BUSY;
-each write opens with `BEGIN IMMEDIATE`, taking the file's write lock up
-front, so two processes never deadlock upgrading a read to a write (other
-processes, such as `leadsync status`, coordinate through SQLite's file locks
-and `busy_timeout`), and writes that depend on what is stored (dedup,
-revisions, claims) need no locks of their own. Readers never wait behind a
-writer's fsync. Every connection uses `synchronous=FULL`: a commit has
-fsynced the WAL before it returns, which is what "200 means on disk" needs.
-SQLite errors that may pass (busy, I/O, disk full) become `TransientError`.
-The dialect binds a list as one JSON array read with `json_each` (no query
-hits SQLite's limit on bound parameters) and a time as fixed-width ISO-8601
-text in UTC, which sorts as time does. The file holds personal data, so it
-is created readable by its owner only (0600); SQLite gives the `-wal` and
-`-shm` files it makes later the database file's mode, and a file an older
-release left world-readable is tightened.
+SQLite writes with one connection at a time and, in WAL mode, reads beside
+it; so `SQLiteFile` keeps ONE writer behind a `threading.Lock` (threads queue
+in Python instead of spinning on SQLITE_BUSY) and a pool of readers that never
+wait behind a writer's fsync. Each write opens with `BEGIN IMMEDIATE`, taking
+the file's lock up front: two processes never deadlock upgrading a read, and
+writes that depend on what is stored (dedup, revisions, claims) need no locks
+of their own. `synchronous=FULL`: a commit has fsynced before it returns
+("200 means on disk"). Errors that may pass become `TransientError`. The
+dialect binds a list as one JSON array read with `json_each` (no limit on
+bound parameters) and a time as fixed-width ISO-8601 UTC text, which sorts as
+time does. The file holds personal data: it is made 0600, which SQLite gives
+its `-wal` and `-shm` files too, and an older world-readable one is tightened.
 """
 
 from __future__ import annotations
@@ -35,8 +29,8 @@ from typing import Any
 
 from leadsync.errors import ConfigError, Problem, TransientError
 from leadsync.store.core import SQLStore
-from leadsync.store.rows import Row, Rows
-from leadsync.store.sql import Dialect, Params, Tx
+from leadsync.store.rows import Rows
+from leadsync.store.sql import Dialect, Tx
 
 # How long a statement waits for another process's lock before giving up with SQLITE_BUSY.
 BUSY_TIMEOUT = timedelta(seconds=10)
@@ -139,7 +133,9 @@ class SQLiteFile:
     def write(self) -> Iterator[sqlite3.Connection]:
         """One write transaction, committed (and fsynced) when the block ends."""
         with self._write_lock, self.mapped_errors():
-            conn = self._open_writer()
+            if self._closed:
+                raise RuntimeError(f"the SQLite store {self.path} is closed")
+            conn = self._writer
             conn.execute("BEGIN IMMEDIATE")
             try:
                 yield conn
@@ -162,11 +158,6 @@ class SQLiteFile:
                         conn.execute("ROLLBACK")  # ends the snapshot; nothing was written
                 finally:
                     self._give_back(conn)
-
-    def _open_writer(self) -> sqlite3.Connection:
-        if self._closed:
-            raise RuntimeError(f"the SQLite store {self.path} is closed")
-        return self._writer
 
     def _take_reader(self) -> sqlite3.Connection:
         with self._readers_lock:
@@ -213,13 +204,6 @@ class SQLiteDialect(Dialect):
         if isinstance(value, datetime):
             return encode_time(value)
         return json.dumps(list(value)) if isinstance(value, list | tuple) else value
-
-    def executemany(self, conn: sqlite3.Connection, text: str, params: list[Params]) -> int:
-        return conn.executemany(text, params).rowcount
-
-    def inserted(self, conn: sqlite3.Connection, text: str, params: list[Params]) -> list[Row]:
-        # sqlite3's executemany drops what RETURNING returns; one execute per row keeps it.
-        return [row for one in params for row in conn.execute(text, one).fetchall()]
 
     def run_script(self, tx: Tx, script: str) -> None:
         for statement in statements(script):
