@@ -17,7 +17,6 @@ import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import psycopg
 from psycopg import sql
@@ -96,6 +95,7 @@ class PostgresDialect(Dialect):
     name = "postgres"
     rows = Rows(decode_time)
     skip_locked = " FOR UPDATE OF o SKIP LOCKED"
+    converters = {tuple: list}  # psycopg binds a list as an array, a tuple not
     words = {
         "serial": "bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY",
         "key": 'text COLLATE "C"',
@@ -109,9 +109,6 @@ class PostgresDialect(Dialect):
 
     def translate(self, text: str) -> str:
         return PARAMETER.sub(r"%(\1)s", text)
-
-    def bind(self, value: Any) -> Any:
-        return list(value) if isinstance(value, tuple) else value
 
     def executemany(self, conn: Connection, text: str, params: list[Params]) -> int:
         with conn.cursor() as cursor:  # a psycopg connection has no executemany of its own

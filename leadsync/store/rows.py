@@ -39,7 +39,7 @@ T = TypeVar("T")
 
 def params(model: Any, **extra: Any) -> Params:
     """A model's fields as named query parameters, with `extra` columns added or replaced."""
-    return {f.name: getattr(model, f.name) for f in fields(model)} | extra
+    return {name: getattr(model, name) for name, _ in columns(type(model))} | extra
 
 
 def lead_params(lead: Lead, now: datetime) -> Params:

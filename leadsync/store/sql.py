@@ -9,7 +9,7 @@ serialised). `SQLRole` gives role modules transactions (`Tx`) on its connections
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Protocol
 
@@ -26,6 +26,7 @@ class Dialect:
     false = "false"  # a flag's false as its partial index spells it (or the index goes unused)
     words: dict[str, str]  # the types that migrations/NNNN_*.sql names in braces
     skip_locked = ""  # ends the claim's row selection (PostgreSQL: FOR UPDATE SKIP LOCKED)
+    converters: dict[type, Callable[[Any], Any]] = {}  # how values of these types are bound
 
     def __init__(self) -> None:
         self._translated: dict[str, str] = {}
@@ -38,9 +39,6 @@ class Dialect:
 
     def translate(self, text: str) -> str:
         return text
-
-    def bind(self, value: Any) -> Any:
-        return value
 
     def executemany(self, conn: Any, text: str, params: list[Params]) -> int:
         """Runs one statement per parameter set; returns how many rows they changed."""
@@ -70,7 +68,10 @@ class Tx:
         self.dialect = dialect
 
     def _bind(self, params: Params) -> Params:
-        return {k: self.dialect.bind(v) for k, v in params.items()} if params else None
+        if not params:
+            return None
+        convert = self.dialect.converters.get  # by exact type: this runs for every value
+        return {k: (c(v) if (c := convert(type(v))) else v) for k, v in params.items()}
 
     def run(self, text: str, params: Params = None) -> Any:
         """Runs one statement; returns the driver's cursor (rowcount, fetchall)."""

@@ -16,6 +16,7 @@ its `-wal` and `-shm` files too, and an older world-readable one is tightened.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -25,7 +26,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 from leadsync.errors import ConfigError, Problem, TransientError
 from leadsync.store.core import SQLStore
@@ -45,6 +45,7 @@ PRIVATE_MODE = 0o600
 TRANSIENT_CODES = {"SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_IOERR", "SQLITE_FULL", "SQLITE_PROTOCOL"}
 
 
+@functools.lru_cache(maxsize=1024)  # a batch's rows share times ("now"); a datetime is immutable
 def encode_time(value: datetime) -> str:
     """Fixed-width UTC text ("2026-11-20T10:00:00.000000+00:00") that sorts by time."""
     return value.astimezone(UTC).isoformat(timespec="microseconds")
@@ -196,14 +197,10 @@ class SQLiteDialect(Dialect):
     rows = Rows(decode_time)
     false = "0"  # the partial index says `scored = 0`, and SQLite must see the same words
     words = {"serial": "INTEGER PRIMARY KEY", "key": "TEXT", "time": "TEXT", "bool": "INTEGER"}
+    converters = {datetime: encode_time, list: json.dumps, tuple: lambda ids: json.dumps(list(ids))}
 
     def translate(self, text: str) -> str:
         return ANY.sub(r"IN (SELECT value FROM json_each(:\1))", text)
-
-    def bind(self, value: Any) -> Any:
-        if isinstance(value, datetime):
-            return encode_time(value)
-        return json.dumps(list(value)) if isinstance(value, list | tuple) else value
 
     def run_script(self, tx: Tx, script: str) -> None:
         for statement in statements(script):
