@@ -15,7 +15,14 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from leadsync.abc import DeliveryStore, LeadOverview
-from leadsync.models import DeadLetter, DeliveryResult, DestinationStats, OutboxItem, utcnow
+from leadsync.models import (
+    DeadLetter,
+    DeliveryResult,
+    DestinationStats,
+    OutboxItem,
+    OutboxState,
+    utcnow,
+)
 from leadsync.store.rows import completion_params
 from leadsync.store.sql import SQLRole
 
@@ -82,6 +89,20 @@ FROM outbox GROUP BY destination ORDER BY destination
 """
 
 
+# The status page: the newest leads with their score, and the state of each one's newest
+# revision per destination.
+RECENT_LEADS = """
+SELECT l.id AS lead_id, l.created_time, l.form_id, s.points, s.mql
+FROM leads AS l LEFT JOIN scores AS s ON s.lead_id = l.id ORDER BY l.seq DESC LIMIT :limit
+"""
+NEWEST_STATES = """
+SELECT lead_id, destination, state FROM outbox AS o
+WHERE lead_id = ANY(:ids) AND NOT EXISTS (
+    SELECT 1 FROM outbox AS n
+    WHERE n.lead_id = o.lead_id AND n.destination = o.destination AND n.revision > o.revision)
+"""
+
+
 class Delivery(SQLRole, DeliveryStore):
     """The outbox and dead letter of `leadsync.abc.Store`."""
 
@@ -128,14 +149,17 @@ class Delivery(SQLRole, DeliveryStore):
 
     def recent_leads(self, limit: int = 50) -> list[LeadOverview]:
         with self._read() as tx:
-            leads = tx.rows(
-                "SELECT l.id, l.created_time, l.form_id, s.points, s.mql FROM leads AS l"
-                " LEFT JOIN scores AS s ON s.lead_id = l.id ORDER BY l.seq DESC LIMIT :limit",
-                {"limit": limit},
+            leads = tx.rows(RECENT_LEADS, {"limit": limit})
+            items = tx.rows(NEWEST_STATES, {"ids": [row["lead_id"] for row in leads]})
+        states: dict[str, dict[str, OutboxState]] = {}
+        for item in items:
+            states.setdefault(item["lead_id"], {})[item["destination"]] = item["state"]
+        return [
+            self._rows.model(
+                LeadOverview,
+                row,
+                mql=None if row["mql"] is None else bool(row["mql"]),
+                destinations=states.get(row["lead_id"], {}),
             )
-            items = tx.rows(
-                "SELECT lead_id, destination, revision, state FROM outbox"
-                " WHERE lead_id = ANY(:ids)",
-                {"ids": [row["id"] for row in leads]},
-            )
-        return self._rows.overviews(leads, items)
+            for row in leads
+        ]

@@ -19,7 +19,6 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any, TypeVar
 
-from leadsync.abc import LeadOverview
 from leadsync.models import (
     DeadLetter,
     DeliveryResult,
@@ -105,26 +104,6 @@ class Rows:
     def destination_stats(self, row: Row) -> DestinationStats:
         counts = {name: int(row[name]) for name in ("pending", "dead", "delivered")}
         return self.model(DestinationStats, row, **counts)
-
-    def overviews(self, lead_rows: Iterable[Row], item_rows: Iterable[Row]) -> list[LeadOverview]:
-        """Status-page lines: each lead with the state of its newest revision per destination."""
-        newest: dict[str, dict[str, tuple[int, Any]]] = {}
-        for row in item_rows:
-            per_lead = newest.setdefault(row["lead_id"], {})
-            known = per_lead.get(row["destination"])
-            if known is None or row["revision"] > known[0]:
-                per_lead[row["destination"]] = (row["revision"], row["state"])
-        return [
-            LeadOverview(
-                lead_id=row["id"],
-                created_time=self.decode_time(row["created_time"]),
-                form_id=row["form_id"],
-                points=row["points"],
-                mql=None if row["mql"] is None else bool(row["mql"]),
-                destinations={d: s for d, (_, s) in newest.get(row["id"], {}).items()},
-            )
-            for row in lead_rows
-        ]
 
 
 def first_of_each(items: Iterable[T], key: Callable[[T], Hashable]) -> list[T]:
