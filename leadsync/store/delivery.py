@@ -126,15 +126,15 @@ class Delivery(SQLRole, DeliveryStore):
             "UPDATE outbox SET attempts = attempts + 1, last_error = :error,"
             " next_attempt_at = :retry_at, claimed_by = NULL, claimed_until = NULL"
             " WHERE state = 'pending' AND id = ANY(:ids)",
-            {"error": error, "retry_at": retry_at, "ids": item_ids},
+            {"error": error, "retry_at": retry_at, "ids": list(item_ids)},
         )
 
     def release(self, item_ids: Sequence[int]) -> None:
         query = "UPDATE outbox SET claimed_by = NULL, claimed_until = NULL WHERE id = ANY(:ids)"
-        self._exec(query, {"ids": item_ids})
+        self._exec(query, {"ids": list(item_ids)})
 
     def bury(self, item_ids: Sequence[int], error: str) -> None:
-        self._exec(BURY, {"now": utcnow(), "error": error, "ids": item_ids})
+        self._exec(BURY, {"now": utcnow(), "error": error, "ids": list(item_ids)})
 
     def dead_letters(self, destination: str = "", lead_id: str = "") -> list[DeadLetter]:
         query = f"SELECT * FROM outbox WHERE {DEAD} ORDER BY dead_at, id"

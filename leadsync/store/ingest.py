@@ -79,7 +79,7 @@ class Ingest(SQLRole, IngestStore):
         self._exec(
             "UPDATE notifications SET attempts = attempts + 1, last_error = :error,"
             " retry_at = :retry_at WHERE state = 'pending' AND lead_id = ANY(:ids)",
-            {"error": error, "retry_at": retry_at, "ids": lead_ids},
+            {"error": error, "retry_at": retry_at, "ids": list(lead_ids)},
         )
 
     def drop_notification(self, lead_id: str, error: str) -> None:
@@ -103,7 +103,9 @@ class Ingest(SQLRole, IngestStore):
         return [row["id"] for row in new]
 
     def get_leads(self, lead_ids: Sequence[str]) -> dict[str, Lead]:
-        rows = self._fetch("SELECT payload FROM leads WHERE id = ANY(:ids)", {"ids": lead_ids})
+        rows = self._fetch(
+            "SELECT payload FROM leads WHERE id = ANY(:ids)", {"ids": list(lead_ids)}
+        )
         leads = [Lead.from_json(row["payload"]) for row in rows]
         return {lead.id: lead for lead in leads}
 

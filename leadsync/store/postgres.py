@@ -95,7 +95,6 @@ class PostgresDialect(Dialect):
     name = "postgres"
     rows = Rows(decode_time)
     skip_locked = " FOR UPDATE OF o SKIP LOCKED"
-    converters = {tuple: list}  # psycopg binds a list as an array, a tuple not
     words = {
         "serial": "bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY",
         "key": 'text COLLATE "C"',

@@ -67,13 +67,13 @@ class Scoring(SQLRole, ScoringStore):
             return self._scores(tx, lead_ids)
 
     def _scores(self, tx: Tx, lead_ids: Sequence[str]) -> dict[str, tuple[Score, int]]:
-        rows = tx.rows("SELECT * FROM scores WHERE lead_id = ANY(:ids)", {"ids": lead_ids})
+        rows = tx.rows("SELECT * FROM scores WHERE lead_id = ANY(:ids)", {"ids": list(lead_ids)})
         return {row["lead_id"]: self._rows.score(row) for row in rows}
 
     def routed_destinations(self, lead_ids: Sequence[str]) -> dict[str, set[str]]:
         query = "SELECT DISTINCT lead_id, destination FROM outbox WHERE lead_id = ANY(:ids)"
         routed: dict[str, set[str]] = {}
-        for row in self._fetch(query, {"ids": lead_ids}):
+        for row in self._fetch(query, {"ids": list(lead_ids)}):
             routed.setdefault(row["lead_id"], set()).add(row["destination"])
         return routed
 
@@ -81,7 +81,7 @@ class Scoring(SQLRole, ScoringStore):
         rows = self._fetch(
             "SELECT lead_id, external_id FROM outbox WHERE destination = :destination"
             " AND external_id <> '' AND lead_id = ANY(:ids) ORDER BY revision",
-            {"destination": destination, "ids": lead_ids},
+            {"destination": destination, "ids": list(lead_ids)},
         )
         return {row["lead_id"]: row["external_id"] for row in rows}  # the newest revision wins
 
@@ -97,7 +97,7 @@ class Scoring(SQLRole, ScoringStore):
     def events_for(self, lead_ids: Sequence[str]) -> dict[str, list[Event]]:
         query = "SELECT * FROM events WHERE lead_id = ANY(:ids) ORDER BY lead_id, at, id"
         events: dict[str, list[Event]] = {}
-        for row in self._fetch(query, {"ids": lead_ids}):
+        for row in self._fetch(query, {"ids": list(lead_ids)}):
             events.setdefault(row["lead_id"], []).append(self._rows.model(Event, row))
         return events
 

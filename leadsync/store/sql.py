@@ -1,10 +1,11 @@
 """The SQL core of the store: a dialect per backend, and transactions spoken through it.
 
 Role modules write each statement once, in PostgreSQL's spelling with `:name`
-parameters and lists bound as `= ANY(:ids)`; a backend's `Dialect` turns text
-and values into what its driver runs, and carries what truly differs (how an
-insert hands back rows, how claims lock, how revisions and migrations are
-serialised). `SQLRole` gives role modules transactions (`Tx`) on its connections.
+parameters and lists of ids (always a `list`) bound as `= ANY(:ids)`; a
+backend's `Dialect` turns text and values into what its driver runs, and
+carries what truly differs (how an insert hands back rows, how claims lock,
+how revisions and migrations are serialised). `SQLRole` gives role modules
+transactions (`Tx`) on the backend's connections.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ class Dialect:
     false = "false"  # a flag's false as its partial index spells it (or the index goes unused)
     words: dict[str, str]  # the types that migrations/NNNN_*.sql names in braces
     skip_locked = ""  # ends the claim's row selection (PostgreSQL: FOR UPDATE SKIP LOCKED)
-    converters: dict[type, Callable[[Any], Any]] = {}  # how values of these types are bound
+    converters: dict[type, Callable[[Any], Any]] = {}  # values of these types bound converted
 
     def __init__(self) -> None:
         self._translated: dict[str, str] = {}
@@ -68,8 +69,8 @@ class Tx:
         self.dialect = dialect
 
     def _bind(self, params: Params) -> Params:
-        if not params:
-            return None
+        if not params or not self.dialect.converters:
+            return params or None
         convert = self.dialect.converters.get  # by exact type: this runs for every value
         return {k: (c(v) if (c := convert(type(v))) else v) for k, v in params.items()}
 

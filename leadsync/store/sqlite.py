@@ -197,7 +197,7 @@ class SQLiteDialect(Dialect):
     rows = Rows(decode_time)
     false = "0"  # the partial index says `scored = 0`, and SQLite must see the same words
     words = {"serial": "INTEGER PRIMARY KEY", "key": "TEXT", "time": "TEXT", "bool": "INTEGER"}
-    converters = {datetime: encode_time, list: json.dumps, tuple: lambda ids: json.dumps(list(ids))}
+    converters = {datetime: encode_time, list: json.dumps}
 
     def translate(self, text: str) -> str:
         return ANY.sub(r"IN (SELECT value FROM json_each(:\1))", text)
