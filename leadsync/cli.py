@@ -23,7 +23,12 @@ from leadsync.config import DEFAULT_CONFIG_PATH, Settings, load_config, parse_du
 from leadsync.errors import ConfigError, LeadsyncError
 from leadsync.models import utcnow
 
-app = typer.Typer(help="Every Facebook lead, once, fast, explained.", no_args_is_help=True)
+# Tracebacks never show locals: a frame's variables can hold a token, a key or a lead's email.
+app = typer.Typer(
+    help="Every Facebook lead, once, fast, explained.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
 # Piped into grep or a log, rich would cut tables at 80 columns: keep whole ids and errors.
 PIPE_WIDTH = 200
 console = Console(width=None if sys.stdout.isatty() else PIPE_WIDTH)
