@@ -226,10 +226,17 @@ def replay(
     console.print(f"{count} dead-lettered deliveries queued again")
 
 
+SCORE_OUTPUT_HELP = (
+    "Where to write the scored CSV (default FILE.scored.csv). A cell starting with = + - @, "
+    "a tab, CR or LF gets a leading ' so a spreadsheet opens it as text, never as a formula "
+    "a lead typed (OWASP CSV injection); scoring the file again reads it without the quote."
+)
+
+
 @app.command()
 def score(
     file: Annotated[Path, typer.Argument(help="CSV of answers, one lead per row.")],
-    output: Annotated[Path | None, typer.Option("-o", "--output")] = None,
+    output: Annotated[Path | None, typer.Option("-o", "--output", help=SCORE_OUTPUT_HELP)] = None,
     config: ConfigOption = Path(DEFAULT_CONFIG_PATH),
 ) -> None:
     """Score a CSV offline: adds score, mql and score_reasons columns."""
