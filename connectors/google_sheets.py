@@ -117,6 +117,14 @@ class Settings(BaseModel):
         return value
 
 
+def _account(credentials: str) -> str:
+    """The service account's email, for messages; a stand-in while the key cannot be read."""
+    try:
+        return str(load_key(credentials)["client_email"])
+    except ValueError:  # the key file went away since the config was read: _open says why
+        return "the service account"
+
+
 def build(name: str, settings: Settings) -> GoogleSheetsConnector:
     return GoogleSheetsConnector(name, settings)
 
@@ -136,7 +144,7 @@ class GoogleSheetsConnector:
         self.name = name
         self._timeout = timeout
         self.settings = settings
-        self.account: str = load_key(settings.credentials.get_secret_value())["client_email"]
+        self.account = _account(settings.credentials.get_secret_value())
         self._tz = ZoneInfo(settings.timezone)
         self._writes = MinuteBudget(settings.writes_per_minute, clock=clock, sleep=sleep)
         self._reads = MinuteBudget(SHEETS_READS_PER_MINUTE, clock=clock, sleep=sleep)

@@ -15,7 +15,8 @@ from pydantic import ValidationError
 
 from connectors.google_sheets import Settings, build
 from connectors.sheets_client import load_key
-from leadsync.config import parse_config
+from leadsync.check import check_destination
+from leadsync.config import DestinationSettings, parse_config
 from leadsync.emulators.sheets import SheetsEmulator
 from leadsync.errors import ConfigError
 from tests.test_google_sheets import lead, rows, scored
@@ -130,3 +131,15 @@ def test_validation_error_does_not_carry_the_value(key):
     with pytest.raises(ValidationError) as caught:
         Settings(spreadsheet=BOOK, credentials=value)
     assert not leaked(str(caught.value), value)
+
+
+def test_a_key_file_gone_after_the_config_was_read_is_a_check_failure(emu, key, tmp_path):
+    """`leadsync check` and the daemon build connectors after validation: no ValueError then."""
+    path = tmp_path / "key.json"
+    path.write_text(json.dumps(key))
+    settings = Settings(spreadsheet=BOOK, credentials=str(path), api_url=emu.url)
+    path.unlink()
+    destination = DestinationSettings(name="sales", type="google_sheets", settings=settings)
+    finding = check_destination(destination)
+    assert not finding.ok
+    assert "No such file or directory" in finding.message and str(tmp_path) not in finding.message
