@@ -54,12 +54,16 @@ def load_key(credentials: str) -> dict[str, Any]:
     form we did not expect is still a key, and it must not reach a screen or a log.
     """
     text = _unquote(credentials.strip())
+    if not text:
+        raise ValueError(f"is empty; {KEY_FIX}")
     if text.startswith("{"):
         return _parse(text, "the key JSON")
     decoded = _base64_json(text)
     if decoded is not None:
         return _parse(decoded, "the base64 key JSON")
-    return _parse(_read_key_file(text), "the key file")
+    content = _read_key_file(text)
+    # A secret store may hand the key file over base64-encoded, as it stores it.
+    return _parse(_base64_json(content) or content, "the key file")
 
 
 def _unquote(text: str) -> str:

@@ -51,8 +51,10 @@ def accepted_forms(key: dict, tmp_path) -> dict[str, str]:
     path.write_text(json.dumps(key, indent=2))
     text = json.dumps(key)
     encoded = base64.b64encode(text.encode()).decode()
+    (tmp_path / "key.b64").write_text(base64.b64encode(json.dumps(key).encode()).decode())
     return {
         "path": str(path),
+        "path of a file holding the base64": str(tmp_path / "key.b64"),
         "json": text,
         "json in double quotes": f'"{text}"',
         "json in single quotes": f"'{text}'",
@@ -84,6 +86,7 @@ def bad_forms(key: dict) -> dict[str, str]:
         "base64 with a character lost": encoded[:100] + encoded[101:],
         "base64 cut short": encoded[:-7],
         "json of another kind of key": json.dumps({**key, "type": "authorized_user"}),
+        "empty": "''",
     }
 
 
@@ -96,6 +99,7 @@ def bad_forms(key: dict) -> dict[str, str]:
         "base64 with a character lost",
         "base64 cut short",
         "json of another kind of key",
+        "empty",
     ],
 )
 def test_a_key_in_no_accepted_form_is_refused_without_echoing_it(key, form):
