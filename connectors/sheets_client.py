@@ -58,6 +58,8 @@ def load_key(credentials: str) -> dict[str, Any]:
         raise ValueError(f"is empty; {KEY_FIX}")
     if text.startswith("{"):
         return _parse(text, "the key JSON")
+    if text.startswith("-----BEGIN"):
+        raise ValueError(f"holds only a private key, not the key JSON; {KEY_FIX}")
     decoded = _base64_json(text)
     if decoded is not None:
         return _parse(decoded, "the base64 key JSON")

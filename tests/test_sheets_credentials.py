@@ -87,6 +87,7 @@ def bad_forms(key: dict) -> dict[str, str]:
         "base64 cut short": encoded[:-7],
         "json of another kind of key": json.dumps({**key, "type": "authorized_user"}),
         "empty": "''",
+        "the private key alone": key["private_key"],
     }
 
 
@@ -100,6 +101,7 @@ def bad_forms(key: dict) -> dict[str, str]:
         "base64 cut short",
         "json of another kind of key",
         "empty",
+        "the private key alone",
     ],
 )
 def test_a_key_in_no_accepted_form_is_refused_without_echoing_it(key, form):
