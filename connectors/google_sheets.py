@@ -54,11 +54,14 @@ NEW_SHEET_ROWS = 1000
 class Settings(BaseModel):
     """`[[destinations]] type = "google_sheets"` keys."""
 
-    model_config = ConfigDict(extra="forbid")
+    # A refused `credentials` is a key in a form we did not expect: never print the input.
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
 
     spreadsheet: str = Field(description="spreadsheet id or its full URL")
     worksheet: str = Field("Leads", description='tab name, or a template like "{form_name}"')
-    credentials: SecretStr = Field(description="service-account key file, or the key JSON")
+    credentials: SecretStr = Field(
+        description="service-account key file, the key JSON, or the key JSON in base64"
+    )
     api_url: str = GOOGLE_SHEETS_URL
     timezone: str = "UTC"
     writes_per_minute: int = Field(SHEETS_WRITES_PER_MINUTE, ge=1)
@@ -114,6 +117,14 @@ class Settings(BaseModel):
         return value
 
 
+def _account(credentials: str) -> str:
+    """The service account's email, for messages; a stand-in while the key cannot be read."""
+    try:
+        return str(load_key(credentials)["client_email"])
+    except ValueError:  # the key file went away since the config was read: _open says why
+        return "the service account"
+
+
 def build(name: str, settings: Settings) -> GoogleSheetsConnector:
     return GoogleSheetsConnector(name, settings)
 
@@ -133,7 +144,7 @@ class GoogleSheetsConnector:
         self.name = name
         self._timeout = timeout
         self.settings = settings
-        self.account: str = load_key(settings.credentials.get_secret_value())["client_email"]
+        self.account = _account(settings.credentials.get_secret_value())
         self._tz = ZoneInfo(settings.timezone)
         self._writes = MinuteBudget(settings.writes_per_minute, clock=clock, sleep=sleep)
         self._reads = MinuteBudget(SHEETS_READS_PER_MINUTE, clock=clock, sleep=sleep)
@@ -287,7 +298,9 @@ class GoogleSheetsConnector:
             try:  # read again each time: a replaced key file is picked up without a restart
                 key = load_key(self.settings.credentials.get_secret_value())
             except ValueError as exc:
-                raise AuthError(f"{exc}; fix [destinations] credentials", service=SERVICE) from exc
+                raise AuthError(
+                    f"credentials of destination {self.name}: {exc}", service=SERVICE
+                ) from exc
             client = open_client(key, self.settings.api_url, self._timeout)
             self._book = client.open_by_key(self.spreadsheet_id)
         return self._book

@@ -23,7 +23,12 @@ from leadsync.config import DEFAULT_CONFIG_PATH, Settings, load_config, parse_du
 from leadsync.errors import ConfigError, LeadsyncError
 from leadsync.models import utcnow
 
-app = typer.Typer(help="Every Facebook lead, once, fast, explained.", no_args_is_help=True)
+# Tracebacks never show locals: a frame's variables can hold a token, a key or a lead's email.
+app = typer.Typer(
+    help="Every Facebook lead, once, fast, explained.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
 # Piped into grep or a log, rich would cut tables at 80 columns: keep whole ids and errors.
 PIPE_WIDTH = 200
 console = Console(width=None if sys.stdout.isatty() else PIPE_WIDTH)
@@ -221,10 +226,17 @@ def replay(
     console.print(f"{count} dead-lettered deliveries queued again")
 
 
+SCORE_OUTPUT_HELP = (
+    "Where to write the scored CSV (default FILE.scored.csv). A cell starting with = + - @, "
+    "a tab, CR or LF gets a leading ' so a spreadsheet opens it as text, never as a formula "
+    "a lead typed (OWASP CSV injection); scoring the file again reads it without the quote."
+)
+
+
 @app.command()
 def score(
     file: Annotated[Path, typer.Argument(help="CSV of answers, one lead per row.")],
-    output: Annotated[Path | None, typer.Option("-o", "--output")] = None,
+    output: Annotated[Path | None, typer.Option("-o", "--output", help=SCORE_OUTPUT_HELP)] = None,
     config: ConfigOption = Path(DEFAULT_CONFIG_PATH),
 ) -> None:
     """Score a CSV offline: adds score, mql and score_reasons columns."""
