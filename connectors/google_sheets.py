@@ -37,6 +37,7 @@ from connectors.sheets_client import (
     load_key,
     open_client,
 )
+from leadsync.abc import ConnectorBase
 from leadsync.constants import SHEETS_WRITES_PER_MINUTE
 from leadsync.errors import AuthError, LeadsyncError, PermanentError, RateLimited
 from leadsync.models import DeliveryResult, ScoredLead
@@ -129,7 +130,7 @@ def build(name: str, settings: Settings) -> GoogleSheetsConnector:
     return GoogleSheetsConnector(name, settings)
 
 
-class GoogleSheetsConnector:
+class GoogleSheetsConnector(ConnectorBase):
     """Upserts scored leads into a worksheet (or one worksheet per form) by lead_id."""
 
     def __init__(
@@ -207,7 +208,19 @@ class GoogleSheetsConnector:
             budget = self._reads if cause.response.request.method == "GET" else self._writes
             budget.exhaust()
         if isinstance(error, AuthError):
-            self._book = None  # a new key or a new share is picked up on the next call
+            self._drop_book()  # a new key or a new share is picked up on the next call
+
+    def close(self) -> None:
+        """Closes the HTTP session to Google; a later call would open a new one."""
+        with self._lock:
+            self._drop_book()
+            self._sheets.clear()
+            self._id_columns.clear()
+
+    def _drop_book(self) -> None:
+        if self._book is not None:
+            self._book.client.session.close()
+            self._book = None
 
     # -- one worksheet -------------------------------------------------------------
     def _deliver_to(self, title: str, items: list[ScoredLead]) -> None:

@@ -43,6 +43,7 @@ from connectors.hubspot_contact import (
     contact_inputs,
     input_key,
 )
+from leadsync.abc import ConnectorBase
 from leadsync.errors import ConfigError, PermanentError, Problem, RateLimited, TransientError
 from leadsync.models import DeliveryResult, ScoredLead
 
@@ -103,7 +104,7 @@ def build(name: str, settings: Settings) -> HubSpotConnector:
     return HubSpotConnector(name, settings)
 
 
-class HubSpotConnector:
+class HubSpotConnector(ConnectorBase):
     """Upserts scored leads as HubSpot contacts."""
 
     def __init__(self, name: str, settings: Settings):

@@ -31,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from standardwebhooks import Webhook
 
 from connectors.edge import HttpEdge, chunks, deliver_in_parts, lead_ids_of, newest_revisions
+from leadsync.abc import ConnectorBase
 from leadsync.models import LEAD_ATTRIBUTES, DeliveryResult, ScoredLead
 
 log = structlog.get_logger(__name__)
@@ -138,7 +139,7 @@ def build(name: str, settings: Settings) -> WebhookConnector:
     return WebhookConnector(name, settings)
 
 
-class WebhookConnector:
+class WebhookConnector(ConnectorBase):
     """POSTs signed lead documents to one URL."""
 
     def __init__(self, name: str, settings: Settings):

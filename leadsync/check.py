@@ -101,8 +101,11 @@ def check_page(graph: GraphClient, page_id: str) -> list[Finding]:
 def check_destination(dest) -> Finding:  # noqa: ANN001 - DestinationSettings
     subject = f"destination {dest.name}"
     try:
-        connector = connectors.load(dest.type).build(dest.name, dest.settings)
-        connector.ensure_ready()
+        connector = connectors.build(dest.type, dest.name, dest.settings)
+        try:
+            connector.ensure_ready()
+        finally:
+            connector.close()
     except LeadsyncError as exc:
         return Finding(False, subject, str(exc), "see the README's troubleshooting section")
     return Finding(True, subject, "ready")

@@ -240,7 +240,7 @@ def score(
     config: ConfigOption = Path(DEFAULT_CONFIG_PATH),
 ) -> None:
     """Score a CSV offline: adds score, mql and score_reasons columns."""
-    from leadsync.scoring.cli import score_command
+    from leadsync.calibration.cli import score_command
 
     raise typer.Exit(score_command(console, file, output, config))
 
@@ -252,7 +252,7 @@ def calibrate(
     config: ConfigOption = Path(DEFAULT_CONFIG_PATH),
 ) -> None:
     """Conversion by score band, lift per rule and a suggested threshold, from outcomes."""
-    from leadsync.scoring.cli import calibrate_command
+    from leadsync.calibration.cli import calibrate_command
 
     raise typer.Exit(calibrate_command(console, file, html, config))
 

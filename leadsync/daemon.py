@@ -139,6 +139,7 @@ class Daemon:
         # expire: the scheduler does not wait for a poll in hand, which must stay the only one.
         for worker in self.workers:
             self.leases.release(f"deliver:{worker.name}")
+            worker.close()
         self.store.close()
         self.metrics.up.set(0)
         log.info("daemon.stopped")
@@ -256,9 +257,9 @@ class Daemon:
 
     # -- helpers -------------------------------------------------------------------------
     def _worker(self, dest) -> DeliveryWorker:  # noqa: ANN001
-        module = connectors.load(dest.type)
         worker = DeliveryWorker(
-            self.store, dest.name, module.build(dest.name, dest.settings), owner=self.owner,
+            self.store, dest.name, connectors.build(dest.type, dest.name, dest.settings),
+            owner=self.owner,
             batch_size=self.settings.delivery.batch_size,
             dead_letter_after=self.settings.delivery.dead_letter_after,
         )  # fmt: skip
