@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit, urlunsplit
 
 import requests
 import structlog
@@ -65,6 +65,14 @@ class FetchOutcome:
     failed: dict[str, LeadsyncError]
 
 
+@dataclass(frozen=True)
+class LeadsPage:
+    """One page of a form's leads, and the cursor of the next page ("" after the last one)."""
+
+    leads: list[Lead]
+    after: str
+
+
 class CheckedApi(FacebookAdsApi):
     """The SDK's API object, with each HTTP call counted, observed and checked for HTTP failures."""
 
@@ -102,6 +110,15 @@ def without_credentials(url: str) -> str:
     parts = urlsplit(url)
     query = [(k, v) for k, v in parse_qsl(parts.query, True) if k not in CREDENTIAL_PARAMS]
     return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def leads_params(since: datetime | None, fields: Sequence[str]) -> dict[str, Any]:
+    """The query of /{form}/leads: our fields, our page size, and created at or after `since`."""
+    params: dict[str, Any] = {"fields": ",".join(fields), "limit": GRAPH_PAGE_SIZE}
+    if since is not None:
+        rule = {"field": "time_created", "operator": "GREATER_THAN_OR_EQUAL"}
+        params["filtering"] = [rule | {"value": int(since.timestamp())}]
+    return params
 
 
 class GraphClient:
@@ -260,12 +277,8 @@ class GraphClient:
         Follows `paging.next` itself, past empty pages that still have one; stops
         when a page has no `paging.next`.
         """
-        params: dict[str, Any] = {"fields": ",".join(fields), "limit": GRAPH_PAGE_SIZE}
-        if since is not None:
-            rule = {"field": "time_created", "operator": "GREATER_THAN_OR_EQUAL"}
-            params["filtering"] = [rule | {"value": int(since.timestamp())}]
         what = f"leads of form {form_id}"
-        body = self._get((form_id, "leads"), what, **params)
+        body = self._get((form_id, "leads"), what, **leads_params(since, fields))
         empty_in_a_row = 0
         while True:
             data = body.get("data") or []
@@ -280,6 +293,29 @@ class GraphClient:
             if empty_in_a_row >= MAX_EMPTY_PAGES:
                 raise TransientError(f"{what}: Graph kept answering empty pages; will retry")
             body = self._get(without_credentials(next_url), what)
+
+    def form_leads_page(
+        self, form_id: str, page_id: str, since: datetime | None, after: str = ""
+    ) -> LeadsPage:
+        """One page of a form's leads (newest first) from the cursor `after`, for resumable reads.
+
+        The cursor is what `paging.next` carries, so a read stopped between two pages
+        (throttled, interrupted) goes on where it was, with the same filter.
+        """
+        params = leads_params(since, LEAD_FIELDS) | ({"after": after} if after else {})
+        body = self._get((form_id, "leads"), f"leads of form {form_id}", **params)
+        leads = [self._lead(item, page_id, form_id) for item in body.get("data") or []]
+        next_url = (body.get("paging") or {}).get("next") or ""
+        cursor = parse_qs(urlsplit(next_url).query).get("after", [""])[0] if next_url else ""
+        if next_url and not cursor:
+            raise TransientError(f"leads of form {form_id}: a next page without a cursor")
+        return LeadsPage(leads, cursor)
+
+    def leads_count(self, form_id: str) -> int | None:
+        """How many leads the form holds, as Graph counts them (None when Graph does not say)."""
+        body = self._get((form_id,), f"form {form_id}", fields="leads_count")
+        count = body.get("leads_count")
+        return int(count) if isinstance(count, int) else None
 
     def _lead(self, item: dict[str, Any], page_id: str, form_id: str) -> Lead:
         return lead_from_graph(item, page_id=page_id, form_id=form_id)
