@@ -15,6 +15,7 @@ import connectors
 from leadsync.config import Settings
 from leadsync.daemon import graph_client
 from leadsync.errors import LeadsyncError
+from leadsync.facebook import pages
 from leadsync.facebook.graph import GraphClient
 from leadsync.models import utcnow
 
@@ -74,7 +75,7 @@ def check_page(graph: GraphClient, page_id: str) -> list[Finding]:
     subject = f"page {page_id}"
     try:
         name = graph.page_name(page_id)
-        fields = graph.subscribed_fields(page_id)
+        fields = pages.subscribed_fields(graph, page_id)
         forms = graph.list_forms(page_id)
     except LeadsyncError as exc:
         fix = "give the token's user or system user access to the page with leads_retrieval"

@@ -129,6 +129,31 @@ def backfill(
 
 
 @app.command()
+def pages(config: ConfigOption = Path(DEFAULT_CONFIG_PATH)) -> None:
+    """Pages the token manages, with their leadgen webhook subscription."""
+    from leadsync.daemon import graph_client
+    from leadsync.facebook.pages_cli import pages_command
+
+    settings = _settings(config, "console")
+    raise typer.Exit(pages_command(console, errors, settings, graph_client(settings)))
+
+
+@app.command()
+def subscribe(
+    page_ids: Annotated[list[str] | None, typer.Argument(help="Page ids.")] = None,
+    every: Annotated[bool, typer.Option("--all", help="Every page the token manages.")] = False,
+    config: ConfigOption = Path(DEFAULT_CONFIG_PATH),
+) -> None:
+    """Subscribe the app to pages' leadgen webhooks (with each page's own token)."""
+    from leadsync.daemon import graph_client
+    from leadsync.facebook.pages_cli import subscribe_command
+
+    settings = _settings(config, "console")
+    code = subscribe_command(console, errors, graph_client(settings), page_ids or [], every)
+    raise typer.Exit(code)
+
+
+@app.command()
 def forms(config: ConfigOption = Path(DEFAULT_CONFIG_PATH)) -> None:
     """Pages and forms seen, with their last poll."""
     from leadsync.daemon import graph_client
