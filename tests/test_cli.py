@@ -77,7 +77,9 @@ def test_check_names_each_problem_with_its_fix(graph, sheets, tmp_path):
     result = runner.invoke(app, ["check", "-c", config])
     assert result.exit_code == 1
     lines = [line for line in result.output.splitlines() if line.startswith("FAIL")]
-    assert any("not subscribed to leadgen" in line and "subscribed_apps" in line for line in lines)
+    assert any(
+        "not subscribed to leadgen" in line and "leadsync subscribe 111" in line for line in lines
+    )
     assert any("no active lead forms" in line for line in lines)
     assert any("destination sheet" in line and "leadsync@" in line for line in lines)
 
