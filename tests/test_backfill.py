@@ -189,6 +189,9 @@ def test_backfill_command_shows_the_total_and_reads_archived_forms_when_asked(gr
     assert "120/120" in result.output  # progress against Graph's leads_count
     assert "120 leads read, 120 new, from 1 forms" in result.output
     assert not lead_reads(graph, archived.id)
+    result = runner.invoke(app, ["backfill", "--form", archived.id, "-c", config])
+    assert result.exit_code == 1
+    assert "--include-archived" in result.output
     result = runner.invoke(app, ["backfill", "--include-archived", "--since", "30d", "-c", config])
     assert result.exit_code == 0, result.output
     assert "30 leads read, 30 new, from 2 forms" in result.output

@@ -158,3 +158,18 @@ def test_one_lead_routed_everywhere_arrives_once_and_an_mql_change_updates_in_pl
             held = h.held(lead.id)
             assert (held.copies, held.mql) == (1, True), h.id
             assert held.score == (82 if h.updates_in_place else 75), h.id
+
+
+def test_check_ready_changes_nothing_when_a_connector_offers_it(harness: Harness):
+    """`check_ready()` (optional, used by `leadsync check`) only reads: asked twice it says the
+    same, and what it says would be created is still to be created."""
+    connector = harness.connector()
+    check_ready = getattr(connector, "check_ready", None)
+    if check_ready is None:
+        pytest.skip(f"{harness.id} has no read-only check")
+    first = check_ready()
+    assert isinstance(first, list) and all(isinstance(note, str) for note in first)
+    assert check_ready() == first
+    results = Courier(connector).deliver([scored(make_lead(1), 80)])
+    assert all(r.ok for r in results)
+    assert harness.connector().check_ready() == []  # delivery prepared what was missing

@@ -45,9 +45,8 @@ class ProgressView(View):
 
     def page_read(self, form: Form, progress: FormProgress) -> None:
         task = self._tasks[form.id]
-        if progress.done:
-            total = self._progress.tasks[task].total
-            self._progress.update(task, total=max(total or 0, progress.read))
+        if progress.done:  # the form's total counts leads older than --since too
+            self._progress.update(task, total=progress.read)
         self._progress.update(task, completed=progress.read)
 
     def waiting(self, form: Form, seconds: float, reason: str) -> None:
@@ -115,6 +114,7 @@ def _read_pages(
     only_form: str | None,
     include_archived: bool,
 ) -> None:
+    found = False
     for page in settings.facebook.pages:
         try:
             forms = run.forms(page.id, include_archived=include_archived)
@@ -127,4 +127,8 @@ def _read_pages(
                 return
             if (only_form and form.id != only_form) or (page.forms and form.id not in page.forms):
                 continue
+            found = True
             run.run_form(form, since)
+    if only_form and not found and not run.report.errors:
+        kinds = "form" if include_archived else "active form (--include-archived for archived ones)"
+        run.report.errors[f"form {only_form}"] = f"not an {kinds} of the configured pages"
