@@ -569,6 +569,17 @@ def test_control_endpoints_drive_the_emulator_over_http(emu):
     assert sent["posts"] == [{"lead_ids": [lead_id], "attempts": [200], "delivered": True}]
 
 
+def test_control_endpoints_set_token_scopes_and_leads_access(emu):
+    form_id = emu.add_form("111", "Demo", ["email"])
+    control(emu.url, "POST", "/pages/111/lead_access", allowed=False)
+    assert graph_error(lambda: sdk(emu).call("GET", (form_id, "leads"))).api_error_code() == 200
+    control(emu.url, "POST", "/pages/111/lead_access", allowed=True)
+    assert sdk(emu).call("GET", (form_id, "leads")).json() == {"data": []}
+    control(emu.url, "POST", "/token/issue", token="t3", scopes=["pages_show_list"])
+    debug = sdk(emu).call("GET", ("debug_token",), params={"input_token": "t3"}).json()
+    assert debug["data"]["scopes"] == ["pages_show_list"]
+
+
 def test_control_endpoint_reports_a_bad_request(emu):
     response = requests.post(f"{emu.url}/_emulator/faults", json={"kind": "meteor"}, timeout=5)
     assert response.status_code == 400 and "meteor" in response.json()["error"]
