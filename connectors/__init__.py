@@ -54,9 +54,9 @@ def build(
     module = load(type_name, path=path)
     connector = module.build(name, settings)
     if not isinstance(connector, Connector):
-        members = ("name", "ensure_ready", "deliver", "ready_in", "close")
+        members = ("name", "ensure_ready", "check_ready", "deliver", "ready_in", "close")
         missing = ", ".join(m for m in members if not hasattr(connector, m))
         problem = f"type {type_name!r} ({module.__name__}) builds a connector without {missing}"
-        fix = "derive it from leadsync.abc.ConnectorBase, which gives ready_in and close defaults"
+        fix = "derive it from leadsync.abc.ConnectorBase (it has check_ready, ready_in, close)"
         raise ConfigError([Problem(path, problem, fix)])
     return connector

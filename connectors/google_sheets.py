@@ -178,6 +178,25 @@ class GoogleSheetsConnector(ConnectorBase):
                 self._writes.take(1, MAX_PACING_WAIT, self._what())
                 self._write_header(sheet, *change)
 
+    def check_ready(self) -> list[str]:
+        """What `ensure_ready` would write, without writing; raises what would stop delivery.
+
+        Read-only, for `leadsync check`: opens the spreadsheet (shared with us?),
+        finds the worksheet and reads its header (has a lead_id column?).
+        """
+        with self._lock, self._edge():
+            book = self._open()
+            if self.per_form:
+                return []
+            title = self.settings.worksheet
+            self._reads.take(1, MAX_PACING_WAIT, self._what())
+            found = {ws.title.casefold(): ws for ws in book.worksheets()}.get(title.casefold())
+            if found is None:
+                return [f"the daemon will create the worksheet {title!r} with its header"]
+            if self._read_state(found, [])[2] is not None:
+                return [f"the daemon will write the header row of worksheet {title!r}"]
+            return []
+
     def deliver(self, batch: Sequence[ScoredLead]) -> list[DeliveryResult]:
         """Upserts every lead of the batch; a whole-call failure is raised."""
         groups: dict[str, list[ScoredLead]] = {}

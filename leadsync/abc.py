@@ -269,7 +269,8 @@ class Connector(Protocol):
     failures come back as `DeliveryResult.error`; failures of the whole call
     are raised as `AuthError`, `RateLimited` or `TransientError`. This is all
     the runner, the daemon and `leadsync check` call; `ConnectorBase` gives
-    the defaults of `ready_in` and `close` to a connector that needs neither.
+    the defaults of `check_ready`, `ready_in` and `close` to a connector that
+    prepares, paces and holds nothing.
     `leadsync.testing` ships the contract suite a connector proves itself with.
     """
 
@@ -277,6 +278,14 @@ class Connector(Protocol):
 
     def ensure_ready(self) -> None:
         """Checks access and prepares the destination (header row, properties)."""
+        ...
+
+    def check_ready(self) -> list[str]:
+        """Checks access like `ensure_ready` but changes nothing (`leadsync check`).
+
+        Raises what would stop delivery; returns notes on what `ensure_ready` would
+        still create (an empty list: nothing).
+        """
         ...
 
     def deliver(self, batch: Sequence[ScoredLead]) -> list[DeliveryResult]:
@@ -297,14 +306,18 @@ class Connector(Protocol):
 
 
 class ConnectorBase:
-    """Defaults for a connector that paces nothing itself and holds nothing to release.
+    """Defaults for a connector that prepares nothing, paces nothing and holds nothing.
 
     Subclass it and write `ensure_ready` and `deliver` (and set `name`); override
-    `ready_in` when the destination has a request budget to wait for, `close` when the
-    connector keeps a session.
+    `check_ready` when `ensure_ready` creates something, `ready_in` when the destination
+    has a request budget to wait for, `close` when the connector keeps a session.
     """
 
     name: str
+
+    def check_ready(self) -> list[str]:
+        """Nothing to prepare, so nothing to report."""
+        return []
 
     def ready_in(self) -> float:
         return 0.0

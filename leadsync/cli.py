@@ -15,7 +15,6 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from leadsync import logs
@@ -106,36 +105,57 @@ def check(config: ConfigOption = Path(DEFAULT_CONFIG_PATH)) -> None:
 def backfill(
     since: Annotated[str, typer.Option(help="How far back, e.g. 30d.")] = "30d",
     form: Annotated[str | None, typer.Option(help="Only this form id.")] = None,
+    include_archived: Annotated[
+        bool, typer.Option("--include-archived", help="Read archived forms too.")
+    ] = False,
     config: ConfigOption = Path(DEFAULT_CONFIG_PATH),
 ) -> None:
-    """Read past leads of every form (or one) into the store; the daemon delivers them."""
+    """Read past leads into the store (resumable, waits out throttling); the daemon sends them."""
     from leadsync.daemon import graph_client
-    from leadsync.ingest.poller import Poller, PollReport
+    from leadsync.ingest.backfill_cli import backfill_command
 
     settings = _settings(config, "console")
     start = utcnow() - parse_duration(since)
     store = _store(settings)
-    poller = Poller(store, graph_client(settings))
-    report = PollReport()
-    columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
-    with Progress(*columns, console=console) as progress:
-        for page in settings.facebook.pages:
-            for f in poller.discover(page.id, page.forms):
-                if form and f.id != form:
-                    continue
-                task = progress.add_task(f"form {f.id} {f.name}", total=None)
+    try:
+        code = backfill_command(
+            console,
+            errors,
+            settings,
+            store,
+            graph_client(settings),
+            since=start,
+            only_form=form,
+            include_archived=include_archived,
+        )
+    finally:
+        store.close()
+    raise typer.Exit(code)
 
-                def seen(_form: str, count: int, task: int = task) -> None:
-                    progress.update(task, description=f"form {_form}: {count} leads read")
 
-                poller.poll_form(f, since=start, report=report, progress=seen)
-    store.close()
-    console.print(
-        f"{report.leads_seen} leads read, {report.leads_new} new, from {report.forms} forms"
-    )
-    for where, error in report.errors.items():
-        errors.print(f"{where}: {error}", markup=False)
-    raise typer.Exit(1 if report.errors else 0)
+@app.command()
+def pages(config: ConfigOption = Path(DEFAULT_CONFIG_PATH)) -> None:
+    """Pages the token manages, with their leadgen webhook subscription."""
+    from leadsync.daemon import graph_client
+    from leadsync.facebook.pages_cli import pages_command
+
+    settings = _settings(config, "console")
+    raise typer.Exit(pages_command(console, errors, settings, graph_client(settings)))
+
+
+@app.command()
+def subscribe(
+    page_ids: Annotated[list[str] | None, typer.Argument(help="Page ids.")] = None,
+    every: Annotated[bool, typer.Option("--all", help="Every page the token manages.")] = False,
+    config: ConfigOption = Path(DEFAULT_CONFIG_PATH),
+) -> None:
+    """Subscribe the app to pages' leadgen webhooks (with each page's own token)."""
+    from leadsync.daemon import graph_client
+    from leadsync.facebook.pages_cli import subscribe_command
+
+    settings = _settings(config, "console")
+    code = subscribe_command(console, errors, graph_client(settings), page_ids or [], every)
+    raise typer.Exit(code)
 
 
 @app.command()

@@ -95,7 +95,7 @@ def test_an_entry_point_connector_is_built_through_the_registry(tmp_path, monkey
 
 
 def test_a_connector_missing_a_member_is_refused_with_the_fix(tmp_path, monkeypatch):
-    """An old plugin without ready_in and close fails at start, not at its first delivery."""
+    """An old plugin without check_ready, ready_in and close fails at start, not later."""
     (tmp_path / "legacy_destination.py").write_text(
         "from pydantic import BaseModel\n"
         "class Settings(BaseModel):\n    pass\n"
@@ -114,5 +114,5 @@ def test_a_connector_missing_a_member_is_refused_with_the_fix(tmp_path, monkeypa
 
     [problem] = caught.value.problems
     assert problem.path == "destinations[0].type"
-    assert "without ready_in, close" in problem.message
+    assert "without check_ready, ready_in, close" in problem.message
     assert "ConnectorBase" in problem.fix

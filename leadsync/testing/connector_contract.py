@@ -76,6 +76,17 @@ class ConnectorContract:
         connector.close()
         connector.close()  # the daemon's stop and a harness may both close it
 
+    def test_check_ready_only_reads(self, harness: Harness):
+        """`check_ready()` (what `leadsync check` asks) changes nothing: asked twice it says
+        the same, and what it says would be created is created by the first delivery."""
+        connector = harness.connector()
+        first = connector.check_ready()
+        assert isinstance(first, list) and all(isinstance(note, str) for note in first)
+        assert connector.check_ready() == first
+        results = Courier(connector).deliver([scored(make_lead(1), 80)])
+        assert all(r.ok for r in results)
+        assert harness.connector().check_ready() == []  # delivery prepared what was missing
+
     def test_a_batch_of_250_leads_arrives_in_the_expected_number_of_requests(
         self, harness: Harness
     ):
