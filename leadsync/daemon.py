@@ -108,6 +108,7 @@ class Daemon:
             events_stored=self._events_stored,
         )
         self.scheduler = AsyncIOScheduler(timezone="UTC")
+        self._scheduled_in_hand: set[asyncio.Task[object]] = set()
         self._runner: web.AppRunner | None = None
         self.port: int | None = None
 
@@ -130,13 +131,18 @@ class Daemon:
         """Graceful stop: refuse webhooks, finish the batches in hand, close the store."""
         self.context.accepting = False
         if self.scheduler.running:
-            self.scheduler.shutdown(wait=False)
+            self.scheduler.pause()  # no new poll or re-score; the ones in hand finish below
         jobs = (self.fetch_job, self.score_job, *self.delivery_jobs)
-        await asyncio.gather(*(job.stop(SHUTDOWN_GRACE_SECONDS - 1) for job in jobs))
+        await asyncio.gather(
+            *(job.stop(SHUTDOWN_GRACE_SECONDS - 1) for job in jobs),
+            self._finish_scheduled(SHUTDOWN_GRACE_SECONDS - 1),
+        )
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
         if self._runner is not None:
             await self._runner.cleanup()
         # Handing the destinations back lets another replica deliver at once. Poll leases just
-        # expire: the scheduler does not wait for a poll in hand, which must stay the only one.
+        # expire: a poll still in hand after the grace period must stay the only one.
         for worker in self.workers:
             self.leases.release(f"deliver:{worker.name}")
         self.store.close()
@@ -154,6 +160,30 @@ class Daemon:
         await stop.wait()
         log.info("daemon.stopping", grace_s=SHUTDOWN_GRACE_SECONDS)
         await asyncio.wait_for(self.stop(), timeout=SHUTDOWN_GRACE_SECONDS)
+
+    async def _finish_scheduled(self, timeout: float) -> None:
+        """Waits for the scheduled runs in hand; APScheduler would cancel them as errors."""
+        if self._scheduled_in_hand:
+            await asyncio.wait(set(self._scheduled_in_hand), timeout=timeout)
+
+    @contextmanager
+    def _scheduled_run(self, name: str) -> Iterator[None]:
+        """Marks a scheduled coroutine in hand, so that a stop lets it finish first.
+
+        One still running after the grace period is cancelled by the scheduler's shutdown;
+        that is the stop we asked for, so it is logged as a warning, not as a job's error.
+        """
+        task = asyncio.current_task()
+        assert task is not None
+        self._scheduled_in_hand.add(task)
+        try:
+            yield
+        except asyncio.CancelledError:
+            if self.context.accepting:
+                raise
+            log.warning("scheduled.abandoned_at_stop", job=name)
+        finally:
+            self._scheduled_in_hand.discard(task)
 
     def reload(self) -> None:
         """Re-reads the config file and takes a rotated access token without a restart."""
@@ -220,6 +250,10 @@ class Daemon:
         return step
 
     async def _poll_page(self, page_id: str, only: list[str] | None) -> None:
+        with self._scheduled_run(f"poll:{page_id}"):
+            await self._poll_page_in_hand(page_id, only)
+
+    async def _poll_page_in_hand(self, page_id: str, only: list[str] | None) -> None:
         report = await asyncio.to_thread(self._poll_if_ours, page_id, only)
         if report is None:
             return
@@ -249,10 +283,10 @@ class Daemon:
         return report
 
     async def _rescore_all(self) -> None:
-        changed = await asyncio.to_thread(self.enqueuer.rescore_all)
-        if changed:
-            for job in self.delivery_jobs:
-                job.wake()
+        with self._scheduled_run("decay"):
+            if await asyncio.to_thread(self.enqueuer.rescore_all):
+                for job in self.delivery_jobs:
+                    job.wake()
 
     # -- helpers -------------------------------------------------------------------------
     def _worker(self, dest) -> DeliveryWorker:  # noqa: ANN001
