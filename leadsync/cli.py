@@ -44,12 +44,14 @@ def _settings(path: Path, log_format: str | None = None) -> Settings:
         for problem in exc.problems:
             errors.print(f"  {problem}", markup=False, highlight=False)
         raise typer.Exit(2) from None
+    from leadsync.store.waiting import url_password
+
     fb = settings.facebook
     secrets = [fb.access_token, fb.app_secret, fb.verify_token, settings.server.events_token]
     logs.configure(
         log_format or settings.logging.format,
         settings.logging.level,
-        [s.get_secret_value() for s in secrets],
+        [*(s.get_secret_value() for s in secrets), url_password(settings.store.url)],
     )
     return settings
 

@@ -31,7 +31,7 @@ from leadsync.config import Settings, load_config
 from leadsync.constants import OUTBOX_CLAIM_LEASE, SHUTDOWN_GRACE_SECONDS
 from leadsync.errors import AuthError, ConfigError, RateLimited
 from leadsync.facebook.graph import GraphClient
-from leadsync.health import HealthReport, assess
+from leadsync.health import HealthReport, assess, store_unavailable
 from leadsync.ingest.fetch import LeadFetcher
 from leadsync.ingest.group_commit import GroupCommitter
 from leadsync.ingest.poller import Poller, PollReport
@@ -44,7 +44,7 @@ from leadsync.outbox.runner import DeliveryWorker
 from leadsync.scoring.engine import Scorer
 from leadsync.server.app import build_app
 from leadsync.server.context import ServerContext
-from leadsync.store import open_store
+from leadsync.store.waiting import PendingStore
 
 log = structlog.get_logger(__name__)
 
@@ -79,11 +79,13 @@ class Daemon:
         self.settings = settings
         self.config_path = config_path
         self.owner = new_owner()
-        self.store = store or open_store(settings.store.url)
-        self.store.migrate()
+        # The HTTP server starts before the store opens: a database still booting is waited for.
+        self.store: Store = store if store is not None else PendingStore(settings.store.url)
+        if store is not None:
+            store.migrate()
         self.leases = LeaseKeeper(self.store, self.owner)
         self.graph = graph_client(settings)
-        self.metrics = Metrics(self.store.destination_stats)
+        self.metrics = Metrics(lambda: self.store.destination_stats())
         self.enqueuer = Enqueuer(self.store, Scorer(settings.scoring), settings.destinations)
         self.fetcher = LeadFetcher(self.store, self.graph)
         self.poller = Poller(self.store, self.graph)
@@ -111,25 +113,50 @@ class Daemon:
         self._scheduled_in_hand: set[asyncio.Task[object]] = set()
         self._runner: web.AppRunner | None = None
         self.port: int | None = None
+        self._stopping = asyncio.Event()
+        self._waiting_for_store: asyncio.Task[None] | None = None
+        self._pipeline_started = False
 
     # -- lifecycle ---------------------------------------------------------------
     async def start(self) -> None:
+        """Serves HTTP, then runs the pipeline once the store is open (at once when it can be)."""
         self._runner = web.AppRunner(build_app(self.context), access_log=None, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.settings.server.host, self.settings.server.port)
         await site.start()
         self.port = self._runner.addresses[0][1]
+        self.metrics.up.set(1)
+        pending = self._pending_store()
+        if pending is None or await pending.try_open():
+            await self._start_pipeline()
+        else:
+            self._waiting_for_store = asyncio.create_task(self._start_once_store_opens(pending))
+
+    async def _start_once_store_opens(self, pending: PendingStore) -> None:
+        if await pending.open_when_reachable(self._stopping):
+            await self._start_pipeline()
+
+    async def _start_pipeline(self) -> None:
         # A restart after a crash need not wait for the leases of the process it replaces.
         await asyncio.to_thread(self.leases.release_dead_predecessors)
         for job in (self.fetch_job, self.score_job, *self.delivery_jobs):
             job.start()
         self._schedule()
-        self.metrics.up.set(1)
+        self._pipeline_started = True
         log.info("daemon.started", port=self.port, destinations=[w.name for w in self.workers])
+
+    def _pending_store(self) -> PendingStore | None:
+        """The store placeholder while the store has not opened yet."""
+        pending = self.store
+        return pending if isinstance(pending, PendingStore) and not pending.opened else None
 
     async def stop(self) -> None:
         """Graceful stop: refuse webhooks, finish the batches in hand, close the store."""
         self.context.accepting = False
+        self._stopping.set()
+        if self._waiting_for_store is not None:  # an attempt in hand ends within its timeout
+            await asyncio.wait({self._waiting_for_store}, timeout=SHUTDOWN_GRACE_SECONDS - 1)
+            self._waiting_for_store.cancel()
         if self.scheduler.running:
             self.scheduler.pause()  # no new poll or re-score; the ones in hand finish below
         jobs = (self.fetch_job, self.score_job, *self.delivery_jobs)
@@ -143,8 +170,9 @@ class Daemon:
             await self._runner.cleanup()
         # Handing the destinations back lets another replica deliver at once. Poll leases just
         # expire: a poll still in hand after the grace period must stay the only one.
-        for worker in self.workers:
-            self.leases.release(f"deliver:{worker.name}")
+        if self._pipeline_started:
+            for worker in self.workers:
+                self.leases.release(f"deliver:{worker.name}")
         self.store.close()
         self.metrics.up.set(0)
         log.info("daemon.stopped")
@@ -334,6 +362,8 @@ class Daemon:
             (log.info if ok else log.error)("facebook.status", ok=ok, message=message)
 
     def health(self) -> HealthReport:
+        if pending := self._pending_store():
+            return store_unavailable(pending.problem)
         jobs = {j.name: j.alive for j in (self.fetch_job, self.score_job, *self.delivery_jobs)}
         return assess(
             self.store,
