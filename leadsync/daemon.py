@@ -6,7 +6,9 @@ before it, so a lead goes from webhook to sheet in well under a second, and
 each stage also runs on a timer, so work left by a crash is picked up. The
 poller and the daily decay run on APScheduler. SIGTERM stops taking webhooks
 (503, Meta retries), lets the batches in hand finish within the grace period
-and exits; SIGHUP re-reads the config, for a rotated token.
+and exits; SIGHUP re-reads the config and applies what it safely can
+(`leadsync/reload.py`). The HTTP server starts first: a store that cannot be
+opened yet is waited for (`leadsync/store/waiting.py`) while `/healthz` says why.
 """
 
 from __future__ import annotations
@@ -25,11 +27,10 @@ from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 import connectors
-from leadsync import logs
 from leadsync.abc import Store
-from leadsync.config import Settings, load_config
+from leadsync.config import Settings
 from leadsync.constants import OUTBOX_CLAIM_LEASE, SHUTDOWN_GRACE_SECONDS
-from leadsync.errors import AuthError, ConfigError, RateLimited
+from leadsync.errors import AuthError, RateLimited
 from leadsync.facebook.graph import GraphClient
 from leadsync.health import HealthReport, assess, store_unavailable
 from leadsync.ingest.fetch import LeadFetcher
@@ -41,6 +42,7 @@ from leadsync.metrics import Metrics
 from leadsync.models import ScoredLead, ServiceStatus, utcnow
 from leadsync.outbox.enqueue import Enqueuer
 from leadsync.outbox.runner import DeliveryWorker
+from leadsync.reload import Reloader, ReloadPlan
 from leadsync.scoring.engine import Scorer
 from leadsync.server.app import build_app
 from leadsync.server.context import ServerContext
@@ -93,10 +95,7 @@ class Daemon:
         self.workers = [self._worker(dest) for dest in settings.destinations]
         self.fetch_job = Job("fetch", self._fetch_step, linger_seconds=JOB_LINGER_SECONDS)
         self.score_job = Job("score", self._score_step, linger_seconds=JOB_LINGER_SECONDS)
-        self.delivery_jobs = [
-            Job(f"deliver:{w.name}", self._delivery_step(w), linger_seconds=JOB_LINGER_SECONDS)
-            for w in self.workers
-        ]
+        self.delivery_jobs = [self._delivery_job(w) for w in self.workers]
         self._rescore_ids: set[str] = set()
         self._rescore_lock = threading.Lock()
         self._facebook_ok: bool | None = None
@@ -114,8 +113,9 @@ class Daemon:
         self._runner: web.AppRunner | None = None
         self.port: int | None = None
         self._stopping = asyncio.Event()
+        self.reloader = Reloader(self)
         self._waiting_for_store: asyncio.Task[None] | None = None
-        self._pipeline_started = False
+        self.started = False
 
     # -- lifecycle ---------------------------------------------------------------
     async def start(self) -> None:
@@ -125,6 +125,7 @@ class Daemon:
         site = web.TCPSite(self._runner, self.settings.server.host, self.settings.server.port)
         await site.start()
         self.port = self._runner.addresses[0][1]
+        self.reloader.loop = asyncio.get_running_loop()
         self.metrics.up.set(1)
         pending = self._pending_store()
         if pending is None or await pending.try_open():
@@ -142,7 +143,7 @@ class Daemon:
         for job in (self.fetch_job, self.score_job, *self.delivery_jobs):
             job.start()
         self._schedule()
-        self._pipeline_started = True
+        self.started = True
         log.info("daemon.started", port=self.port, destinations=[w.name for w in self.workers])
 
     def _pending_store(self) -> PendingStore | None:
@@ -170,7 +171,7 @@ class Daemon:
             await self._runner.cleanup()
         # Handing the destinations back lets another replica deliver at once. Poll leases just
         # expire: a poll still in hand after the grace period must stay the only one.
-        if self._pipeline_started:
+        if self.started:
             for worker in self.workers:
                 self.leases.release(f"deliver:{worker.name}")
         self.store.close()
@@ -213,30 +214,48 @@ class Daemon:
         finally:
             self._scheduled_in_hand.discard(task)
 
+    # -- reload (SIGHUP) ------------------------------------------------------------------
     def reload(self) -> None:
-        """Re-reads the config file and takes a rotated access token without a restart."""
-        if self.config_path is None:
-            return
-        try:
-            fresh = load_config(self.config_path)
-        except ConfigError as exc:
-            log.error("config.reload_failed", problems=[str(p) for p in exc.problems])
-            return
-        token = fresh.facebook.access_token.get_secret_value()
-        if token != self.settings.facebook.access_token.get_secret_value():
-            logs.REDACTOR.add_secrets([token])
-            self.graph.set_access_token(token)
-            self.settings = self.settings.model_copy(update={"facebook": fresh.facebook})
-            log.info("token.replaced")
-            self.fetch_job.wake()
+        """Re-reads the config file soon and applies what it can; safe from any thread."""
+        self.reloader.request()
 
-    def _schedule(self) -> None:
+    async def reload_config(self) -> ReloadPlan | None:
+        """Re-reads the config now; what the signal handler's reload ends up running."""
+        return await self.reloader.run()
+
+    async def replace_destinations(self, gone: set[str], made: set[str]) -> None:
+        """Stops the delivery of destinations `gone`, starts those `made` (by name)."""
+        pairs = list(zip(self.workers, self.delivery_jobs, strict=True))
+        stopping = [(w, j) for w, j in pairs if w.name in gone]
+        await asyncio.gather(*(job.stop(SHUTDOWN_GRACE_SECONDS - 1) for _, job in stopping))
+        for worker, _ in stopping:
+            if self.started:  # another replica may take it at once, as after a stop
+                await asyncio.to_thread(self.leases.release, f"deliver:{worker.name}")
+        kept = [(w, j) for w, j in pairs if w.name not in gone]
+        for dest in self.settings.destinations:
+            if dest.name in made:
+                worker = self._worker(dest)
+                kept.append((worker, self._delivery_job(worker)))
+                if self.started:
+                    kept[-1][1].start()
+        # New lists, not edits: the score step iterates them from its thread.
+        self.workers = [w for w, _ in kept]
+        self.delivery_jobs = [j for _, j in kept]
+
+    def schedule_polls(self) -> None:
+        """One poll job per page (replacing any), each polled once at once."""
+        for job in self.scheduler.get_jobs():
+            if job.id.startswith("poll:"):
+                job.remove()
         interval = self.settings.facebook.poll_interval.total_seconds()
         for page in self.settings.facebook.pages:
             self.scheduler.add_job(
                 self._poll_page, "interval", seconds=interval, args=[page.id, page.forms],
                 id=f"poll:{page.id}", next_run_time=utcnow(), max_instances=1, coalesce=True,
             )  # fmt: skip
+
+    def _schedule(self) -> None:
+        self.schedule_polls()
         # Also once at start: an event acknowledged just before a crash (its re-scoring was only
         # in memory) still changes the row, a daemon restarted more often than daily still
         # decays, and changed rules re-score at once. Unchanged scores make no new revision.
@@ -270,6 +289,10 @@ class Daemon:
                 job.wake()
         return changed
 
+    def _delivery_job(self, worker: DeliveryWorker) -> Job:
+        step = self._delivery_step(worker)
+        return Job(f"deliver:{worker.name}", step, linger_seconds=JOB_LINGER_SECONDS)
+
     def _delivery_step(self, worker: DeliveryWorker):  # noqa: ANN202 - a closure for Job
         def step() -> int:
             with self.leases.hold(f"deliver:{worker.name}", DESTINATION_LEASE) as ours:
@@ -299,8 +322,8 @@ class Daemon:
         with self.leases.hold(f"poll:{page_id}", lease) as ours:
             if not ours:
                 return None
-            if self._facebook_ok is False:
-                self.reload()
+            if self._facebook_ok is False:  # a replaced token in the file is enough
+                self.reloader.run_from_thread(timeout=SHUTDOWN_GRACE_SECONDS)
             began = time.monotonic()
             with self._graph_counted():
                 report = self.poller.poll_page(page_id, only)
