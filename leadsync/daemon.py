@@ -39,7 +39,7 @@ from leadsync.ingest.poller import Poller, PollReport
 from leadsync.jobs import Job
 from leadsync.leases import LeaseKeeper, new_owner
 from leadsync.metrics import Metrics
-from leadsync.models import ScoredLead, ServiceStatus, utcnow
+from leadsync.models import DestinationStats, ScoredLead, ServiceStatus, utcnow
 from leadsync.outbox.enqueue import Enqueuer
 from leadsync.outbox.runner import DeliveryWorker
 from leadsync.reload import Reloader, ReloadPlan
@@ -87,7 +87,7 @@ class Daemon:
             store.migrate()
         self.leases = LeaseKeeper(self.store, self.owner)
         self.graph = graph_client(settings)
-        self.metrics = Metrics(lambda: self.store.destination_stats())
+        self.metrics = Metrics(self._destination_stats)
         self.enqueuer = Enqueuer(self.store, Scorer(settings.scoring), settings.destinations)
         self.fetcher = LeadFetcher(self.store, self.graph)
         self.poller = Poller(self.store, self.graph)
@@ -350,6 +350,10 @@ class Daemon:
         worker.on_delivered = self._delivered
         worker.on_failed = self._delivery_failed
         return worker
+
+    def _destination_stats(self) -> list[DestinationStats]:
+        """Queue gauges for /metrics: none while the store has not opened (still a 200)."""
+        return [] if self._pending_store() else self.store.destination_stats()
 
     def _delivered(self, destination: str, batch: Sequence[ScoredLead]) -> None:
         now = utcnow()

@@ -16,6 +16,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import requests
 
 from leadsync.emulators.graph import GraphEmulator
 from leadsync.store import open_store
@@ -82,6 +83,7 @@ def test_a_read_only_sqlite_store_is_waited_for_then_used(tmp_path):
                 reason = lambda: unavailable_reason(daemon.url)  # noqa: E731
                 wait_until(lambda: "readonly database" in reason(), 30, "503 store_unavailable")
                 assert post_lead(graph, daemon.url, "2001") == 503  # Meta will retry it
+                assert requests.get(f"{daemon.url}/metrics", timeout=10).status_code == 200
                 lock.clear()
                 wait_until(lambda: health(daemon.url)[0] == 200, 60, "healthy once writable")
                 assert post_lead(graph, daemon.url, "2001") == 200
