@@ -36,7 +36,7 @@ from leadsync.health import HealthReport, assess, store_unavailable
 from leadsync.ingest.fetch import LeadFetcher
 from leadsync.ingest.group_commit import GroupCommitter
 from leadsync.ingest.poller import Poller, PollReport
-from leadsync.jobs import Job
+from leadsync.jobs import Job, ScheduledRuns
 from leadsync.leases import LeaseKeeper, new_owner
 from leadsync.metrics import Metrics
 from leadsync.models import DestinationStats, ScoredLead, ServiceStatus, utcnow
@@ -109,7 +109,7 @@ class Daemon:
             events_stored=self._events_stored,
         )
         self.scheduler = AsyncIOScheduler(timezone="UTC")
-        self._scheduled_in_hand: set[asyncio.Task[object]] = set()
+        self.scheduled = ScheduledRuns()
         self._runner: web.AppRunner | None = None
         self.port: int | None = None
         self._stopping = asyncio.Event()
@@ -134,7 +134,8 @@ class Daemon:
             self._waiting_for_store = asyncio.create_task(self._start_once_store_opens(pending))
 
     async def _start_once_store_opens(self, pending: PendingStore) -> None:
-        if await pending.open_when_reachable(self._stopping):
+        opened = await pending.open_when_reachable(self._stopping)
+        if opened and not self._stopping.is_set():  # it may open just as a stop begins
             await self._start_pipeline()
 
     async def _start_pipeline(self) -> None:
@@ -163,7 +164,7 @@ class Daemon:
         jobs = (self.fetch_job, self.score_job, *self.delivery_jobs)
         await asyncio.gather(
             *(job.stop(SHUTDOWN_GRACE_SECONDS - 1) for job in jobs),
-            self._finish_scheduled(SHUTDOWN_GRACE_SECONDS - 1),
+            self.scheduled.finish(SHUTDOWN_GRACE_SECONDS - 1),
         )
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
@@ -189,30 +190,6 @@ class Daemon:
         await stop.wait()
         log.info("daemon.stopping", grace_s=SHUTDOWN_GRACE_SECONDS)
         await asyncio.wait_for(self.stop(), timeout=SHUTDOWN_GRACE_SECONDS)
-
-    async def _finish_scheduled(self, timeout: float) -> None:
-        """Waits for the scheduled runs in hand; APScheduler would cancel them as errors."""
-        if self._scheduled_in_hand:
-            await asyncio.wait(set(self._scheduled_in_hand), timeout=timeout)
-
-    @contextmanager
-    def _scheduled_run(self, name: str) -> Iterator[None]:
-        """Marks a scheduled coroutine in hand, so that a stop lets it finish first.
-
-        One still running after the grace period is cancelled by the scheduler's shutdown;
-        that is the stop we asked for, so it is logged as a warning, not as a job's error.
-        """
-        task = asyncio.current_task()
-        assert task is not None
-        self._scheduled_in_hand.add(task)
-        try:
-            yield
-        except asyncio.CancelledError:
-            if self.context.accepting:
-                raise
-            log.warning("scheduled.abandoned_at_stop", job=name)
-        finally:
-            self._scheduled_in_hand.discard(task)
 
     # -- reload (SIGHUP) ------------------------------------------------------------------
     def reload(self) -> None:
@@ -301,20 +278,17 @@ class Daemon:
         return step
 
     async def _poll_page(self, page_id: str, only: list[str] | None) -> None:
-        with self._scheduled_run(f"poll:{page_id}"):
-            await self._poll_page_in_hand(page_id, only)
-
-    async def _poll_page_in_hand(self, page_id: str, only: list[str] | None) -> None:
-        report = await asyncio.to_thread(self._poll_if_ours, page_id, only)
-        if report is None:
-            return
-        if report.leads_new:
-            self.metrics.leads_ingested.labels("poll").inc(report.leads_new)
-            self.score_job.wake()
-        if not report.errors:
-            await asyncio.to_thread(self._facebook_status, True, "token valid")
-        elif report.auth_failed:
-            self._facebook_ok = False
+        with self.scheduled.run(f"poll:{page_id}"):
+            report = await asyncio.to_thread(self._poll_if_ours, page_id, only)
+            if report is None:
+                return
+            if report.leads_new:
+                self.metrics.leads_ingested.labels("poll").inc(report.leads_new)
+                self.score_job.wake()
+            if not report.errors:
+                await asyncio.to_thread(self._facebook_status, True, "token valid")
+            elif report.auth_failed:
+                self._facebook_ok = False
 
     def _poll_if_ours(self, page_id: str, only: list[str] | None) -> PollReport | None:
         """Polls the page when this replica holds its lease (None otherwise); one poller a page."""
@@ -334,7 +308,7 @@ class Daemon:
         return report
 
     async def _rescore_all(self) -> None:
-        with self._scheduled_run("decay"):
+        with self.scheduled.run("decay"):
             if await asyncio.to_thread(self.enqueuer.rescore_all):
                 for job in self.delivery_jobs:
                     job.wake()
