@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -66,7 +67,9 @@ def unavailable_reason(url: str) -> str:
     return reasons[0] if status == 503 and reasons[0].startswith("store_unavailable: ") else ""
 
 
-def test_a_read_only_sqlite_store_is_waited_for_then_used(tmp_path):
+@pytest.fixture
+def read_only_db(tmp_path) -> Iterator[tuple[Path, ReadOnly]]:
+    """A migrated SQLite store file, read-only until the test clears the lock."""
     db = tmp_path / "leadsync.db"
     store = open_store(f"sqlite:///{db}")
     store.migrate()
@@ -74,24 +77,29 @@ def test_a_read_only_sqlite_store_is_waited_for_then_used(tmp_path):
     lock = ReadOnly(db)
     lock.set()
     try:
-        with GraphEmulator() as graph:
-            port = free_port()
-            config = write_config(tmp_path / "leadsync.toml", graph, f"sqlite:///{db}", port, [])
-            daemon = LeadsyncProcess(config, port, tmp_path / "leadsync.log")
-            daemon.start(wait_for_store=False)
-            try:
-                reason = lambda: unavailable_reason(daemon.url)  # noqa: E731
-                wait_until(lambda: "readonly database" in reason(), 30, "503 store_unavailable")
-                assert post_lead(graph, daemon.url, "2001") == 503  # Meta will retry it
-                assert requests.get(f"{daemon.url}/metrics", timeout=10).status_code == 200
-                lock.clear()
-                wait_until(lambda: health(daemon.url)[0] == 200, 60, "healthy once writable")
-                assert post_lead(graph, daemon.url, "2001") == 200
-                assert daemon.terminate() == 0, daemon.output()[-3000:]
-            finally:
-                daemon.ensure_stopped()
+        yield db, lock
     finally:
         lock.clear()
+
+
+def test_a_read_only_sqlite_store_is_waited_for_then_used(read_only_db, tmp_path):
+    db, lock = read_only_db
+    with GraphEmulator() as graph:
+        port = free_port()
+        config = write_config(tmp_path / "leadsync.toml", graph, f"sqlite:///{db}", port, [])
+        daemon = LeadsyncProcess(config, port, tmp_path / "leadsync.log")
+        daemon.start(wait_for_store=False)
+        try:
+            readonly = lambda: "readonly database" in unavailable_reason(daemon.url)  # noqa: E731
+            wait_until(readonly, 30, "503 store_unavailable: ...readonly database")
+            assert post_lead(graph, daemon.url, "2001") == 503  # Meta will retry it
+            assert requests.get(f"{daemon.url}/metrics", timeout=10).status_code == 200
+            lock.clear()
+            wait_until(lambda: health(daemon.url)[0] == 200, 60, "healthy once writable")
+            assert post_lead(graph, daemon.url, "2001") == 200
+            assert daemon.terminate() == 0, daemon.output()[-3000:]
+        finally:
+            daemon.ensure_stopped()
     output = daemon.output()
     assert len(store_unavailable_lines(output)) == 1, output[-3000:]
     assert unexpected_errors(output) == []
@@ -134,3 +142,19 @@ def test_postgres_down_at_start_is_waited_for_and_the_password_never_logged(
     assert unexpected_errors(output) == []
     assert "Traceback" not in output
     assert run_sql(store_url, "SELECT lead_id FROM notifications") == [("3001",)]
+
+
+def test_sigterm_while_waiting_for_the_store_exits_0(read_only_db, tmp_path):
+    db, _ = read_only_db
+    with GraphEmulator() as graph:
+        port = free_port()
+        config = write_config(tmp_path / "leadsync.toml", graph, f"sqlite:///{db}", port, [])
+        daemon = LeadsyncProcess(config, port, tmp_path / "leadsync.log")
+        daemon.start(wait_for_store=False)
+        try:
+            wait_until(lambda: unavailable_reason(daemon.url), 30, "503 store_unavailable")
+            assert daemon.terminate() == 0, daemon.output()[-3000:]
+        finally:
+            daemon.ensure_stopped()
+    assert unexpected_errors(daemon.output()) == []
+    assert "Traceback" not in daemon.output()
