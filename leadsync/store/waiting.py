@@ -23,12 +23,15 @@ import structlog
 
 from leadsync.abc import Store
 from leadsync.constants import STORE_RETRY_FIRST_SECONDS, STORE_RETRY_MAX_SECONDS
-from leadsync.errors import ConfigError, TransientError
-from leadsync.store import open_store
+from leadsync.errors import ConfigError, LeadsyncError, TransientError
+from leadsync.store import POSTGRES_SCHEMES, open_store, postgres_target
 
 log = structlog.get_logger(__name__)
 
 PASSWORD_MASK = "***"
+# A PostgreSQL that is up answers a connection in milliseconds; one that is down refuses at once
+# or, behind a dead host, never answers: then this bounds an attempt.
+POSTGRES_PROBE_TIMEOUT_SECONDS = 5
 
 
 class StoreUnavailable(TransientError):
@@ -54,8 +57,25 @@ def masked_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{name}:{PASSWORD_MASK}@{host}"))
 
 
+def probe_postgres(url: str) -> None:
+    """One direct connection first: "connection refused" in a moment, not a pool's timeout.
+
+    The pool would retry in the background for its whole timeout, logging each failure,
+    and then report only that it got no connection.
+    """
+    import psycopg  # here, so that a SQLite deployment never loads it
+
+    conninfo, _schema = postgres_target(url)
+    try:
+        psycopg.connect(conninfo, connect_timeout=POSTGRES_PROBE_TIMEOUT_SECONDS).close()
+    except psycopg.OperationalError as exc:
+        raise StoreUnavailable(f"PostgreSQL: {' '.join(str(exc).split())}") from exc
+
+
 def open_and_write(url: str) -> Store:
     """Opens, migrates and writes to the store: a read-only database fails here, not later."""
+    if urlsplit(url).scheme in POSTGRES_SCHEMES:
+        probe_postgres(url)
     store = open_store(url)
     try:
         store.migrate()
@@ -122,7 +142,8 @@ class PendingStore:
         return False
 
     def _failed(self, exc: BaseException) -> None:
-        problem = f"{type(exc).__name__}: {exc}"
+        text = str(exc) if isinstance(exc, LeadsyncError) else f"{type(exc).__name__}: {exc}"
+        problem = " ".join(text.split())  # one line, whatever the driver's message looks like
         if password := url_password(self.url):
             problem = problem.replace(password, PASSWORD_MASK)
         if problem != self.problem:  # one line when the failure changes, not one per attempt

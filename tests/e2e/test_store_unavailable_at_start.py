@@ -139,6 +139,7 @@ def test_postgres_down_at_start_is_waited_for_and_the_password_never_logged(
     assert PASSWORD not in output
     (line,) = store_unavailable_lines(output)
     assert line["store"] == proxied.replace(PASSWORD, "***")
+    assert "Connection refused" in line["problem"]  # the reason, not a pool's timeout
     assert unexpected_errors(output) == []
     assert "Traceback" not in output
     assert run_sql(store_url, "SELECT lead_id FROM notifications") == [("3001",)]
