@@ -46,6 +46,7 @@ from leadsync.reload import Reloader, ReloadPlan
 from leadsync.scoring.engine import Scorer
 from leadsync.server.app import build_app
 from leadsync.server.context import ServerContext
+from leadsync.server.store_errors import store_unavailable_is_503
 from leadsync.store.waiting import PendingStore
 
 log = structlog.get_logger(__name__)
@@ -120,7 +121,9 @@ class Daemon:
     # -- lifecycle ---------------------------------------------------------------
     async def start(self) -> None:
         """Serves HTTP, then runs the pipeline once the store is open (at once when it can be)."""
-        self._runner = web.AppRunner(build_app(self.context), access_log=None, handle_signals=False)
+        app = build_app(self.context)
+        app.middlewares.append(store_unavailable_is_503)  # while the store opens, or is down
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.settings.server.host, self.settings.server.port)
         await site.start()
@@ -182,11 +185,13 @@ class Daemon:
     async def run_until_signalled(self) -> None:
         """`leadsync run`: start, then serve until SIGTERM or SIGINT; SIGHUP reloads."""
         loop = asyncio.get_running_loop()
-        await self.start()
         stop = asyncio.Event()
+        # Before start: the server answers while the store opens, and a SIGTERM then is a stop.
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
+        self.reloader.loop = loop
         loop.add_signal_handler(signal.SIGHUP, self.reload)
+        await self.start()
         await stop.wait()
         log.info("daemon.stopping", grace_s=SHUTDOWN_GRACE_SECONDS)
         await asyncio.wait_for(self.stop(), timeout=SHUTDOWN_GRACE_SECONDS)

@@ -94,6 +94,11 @@ def test_a_read_only_sqlite_store_is_waited_for_then_used(read_only_db, tmp_path
             wait_until(readonly, 30, "503 store_unavailable: ...readonly database")
             assert post_lead(graph, daemon.url, "2001") == 503  # Meta will retry it
             assert requests.get(f"{daemon.url}/metrics", timeout=10).status_code == 200
+            assert requests.get(f"{daemon.url}/", timeout=10).status_code == 503
+            event = {"id": "e1", "lead_id": "2001", "type": "webinar", "at": "2026-01-01T00:00:00Z"}
+            bearer = {"Authorization": "Bearer events-secret"}
+            reply = requests.post(f"{daemon.url}/events", json=event, headers=bearer, timeout=10)
+            assert reply.status_code == 503 and reply.headers["Retry-After"]
             lock.clear()
             wait_until(lambda: health(daemon.url)[0] == 200, 60, "healthy once writable")
             assert post_lead(graph, daemon.url, "2001") == 200
