@@ -1,4 +1,4 @@
-"""The `leadsync` command line: run, demo, check, backfill, forms, status, replay, score, calibrate.
+"""The `leadsync` command line: run (the daemon), healthcheck, and the one-shot commands.
 
 Each command is a thin shell: it loads the config (every problem printed with
 its key path and fix, exit code 2), calls the module that does the work, and
@@ -48,12 +48,14 @@ def _settings(path: Path, log_format: str | None = None) -> Settings:
         for problem in exc.problems:
             errors.print(f"  {problem}", markup=False, highlight=False)
         raise typer.Exit(2) from None
+    from leadsync.store.waiting import url_password
+
     fb = settings.facebook
     secrets = [fb.access_token, fb.app_secret, fb.verify_token, settings.server.events_token]
     logs.configure(
         log_format or settings.logging.format,
         settings.logging.level,
-        [s.get_secret_value() for s in secrets],
+        [*(s.get_secret_value() for s in secrets), url_password(settings.store.url)],
     )
     return settings
 
@@ -73,6 +75,17 @@ def run(config: ConfigOption = Path(DEFAULT_CONFIG_PATH), log_format: LogFormat 
 
     settings = _settings(config, log_format or None)
     asyncio.run(Daemon(settings, config_path=config).run_until_signalled())
+
+
+@app.command()
+def healthcheck(config: ConfigOption = Path(DEFAULT_CONFIG_PATH)) -> None:
+    """Ask the running daemon's /healthz on the configured port: exit 0 when healthy."""
+    from leadsync.healthcheck import probe
+
+    settings = _settings(config, "console")
+    result = probe(settings.server)
+    console.print(result.message, markup=False, highlight=False)
+    raise typer.Exit(0 if result.ok else 1)
 
 
 @app.command()

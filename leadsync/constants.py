@@ -39,3 +39,9 @@ DEFAULT_DEAD_LETTER_AFTER = timedelta(hours=24)
 
 # SIGTERM grace: stop, release or finish the batch in hand, commit, exit.
 SHUTDOWN_GRACE_SECONDS = 10
+
+# A store that cannot be opened at start is tried again after 1 s, then twice as long each
+# time up to 30 s: a PostgreSQL that boots beside us is caught within seconds, and one that is
+# down for long costs two attempts (and at most one log line each) a minute.
+STORE_RETRY_FIRST_SECONDS = 1.0
+STORE_RETRY_MAX_SECONDS = 30.0
