@@ -1,6 +1,6 @@
 """Numbers with a reason, in one place; each says where it comes from."""
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 # Graph API batch requests take at most 50 requests per call (Graph API "Batch Requests").
 GRAPH_BATCH_LIMIT = 50
@@ -22,6 +22,18 @@ GRAPH_THROTTLE_WAIT = timedelta(seconds=60)
 
 # Meta sends webhook bodies of a few kilobytes; anything above this is not Meta.
 WEBHOOK_MAX_BODY_BYTES = 1024 * 1024
+
+# Graph ids are decimal 64-bit integers (at most 20 digits); a little room, and no further:
+# a 5,000-digit "id" is not Meta's.
+GRAPH_ID_MAX_DIGITS = 32
+
+# Lead Ads launched in 2015: a lead created earlier is not a lead but a bad timestamp.
+LEAD_ADS_LAUNCH = datetime(2015, 1, 1, tzinfo=UTC)
+
+# How far ahead of our clock a webhook's created_time or an event's time may be, and how far
+# before its lead's created_time an event may be: NTP keeps clocks within seconds; minutes
+# allow for a badly kept clock, not for a date in the future.
+CLOCK_SKEW = timedelta(minutes=5)
 
 # Sheets API default quota: 60 write requests per minute per user (Sheets API "Usage limits").
 SHEETS_WRITES_PER_MINUTE = 60

@@ -9,6 +9,7 @@ retries later. Nothing is stored for any rejected request.
 
 from __future__ import annotations
 
+import structlog
 from aiohttp import web
 
 from leadsync.constants import WEBHOOK_MAX_BODY_BYTES
@@ -19,6 +20,8 @@ from leadsync.facebook.webhook import (
     signature_is_valid,
 )
 from leadsync.server.context import CONTEXT, ServerContext
+
+log = structlog.get_logger(__name__)
 
 
 async def handshake(request: web.Request) -> web.Response:
@@ -59,5 +62,8 @@ async def receive(request: web.Request) -> web.Response:
 
 
 def _reject(ctx: ServerContext, status: int, reason: str, text: str) -> web.Response:
+    # One line per refused request, no traceback and nothing of the body: Meta retries a
+    # refusal, so a flood of them is worth seeing without drowning the log.
+    log.warning("webhook.rejected", status=status, reason=reason)
     ctx.metrics.webhooks_rejected.labels(reason).inc()
     return web.Response(status=status, text=text)
