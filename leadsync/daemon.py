@@ -35,6 +35,7 @@ from leadsync.health import HealthReport, assess
 from leadsync.ingest.fetch import LeadFetcher
 from leadsync.ingest.group_commit import GroupCommitter
 from leadsync.ingest.poller import Poller, PollReport
+from leadsync.ingest.scope import PageScope
 from leadsync.jobs import Job
 from leadsync.leases import LeaseKeeper, new_owner
 from leadsync.metrics import Metrics
@@ -85,7 +86,7 @@ class Daemon:
         self.graph = graph_client(settings)
         self.metrics = Metrics(self.store.destination_stats)
         self.enqueuer = Enqueuer(self.store, Scorer(settings.scoring), settings.destinations)
-        self.fetcher = LeadFetcher(self.store, self.graph)
+        self.fetcher = LeadFetcher(self.store, self.graph, PageScope.of(settings.facebook.pages))
         self.poller = Poller(self.store, self.graph)
         self.committer = GroupCommitter(self.store, on_committed=lambda _n: self.fetch_job.wake())
         self.workers = [self._worker(dest) for dest in settings.destinations]

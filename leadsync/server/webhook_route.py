@@ -2,8 +2,10 @@
 
 The order of checks is the point: size (413), signature over the raw body
 (401 when missing, 403 when wrong), shape (400), and only then the durable
-commit. A 200 goes back only after the notifications are on disk; while the
-daemon shuts down, or when the store cannot write, the answer is 503 so Meta
+commit. Notifications of pages (or forms) that are not configured are
+acknowledged with 200, logged by id and dropped: Meta must not retry them.
+A 200 goes back only after the notifications are on disk; while the daemon
+shuts down, or when the store cannot write, the answer is 503 so Meta
 retries later. Nothing is stored for any rejected request.
 """
 
@@ -19,6 +21,8 @@ from leadsync.facebook.webhook import (
     parse_notifications,
     signature_is_valid,
 )
+from leadsync.ingest.scope import PageScope
+from leadsync.models import Notification
 from leadsync.server.context import CONTEXT, ServerContext
 
 log = structlog.get_logger(__name__)
@@ -52,6 +56,7 @@ async def receive(request: web.Request) -> web.Response:
         notes = parse_notifications(body)
     except MalformedWebhook as exc:
         return _reject(ctx, 400, "malformed", str(exc))
+    notes = _ours(ctx, notes)
     if notes:
         try:
             await ctx.committer.commit(notes)
@@ -59,6 +64,22 @@ async def receive(request: web.Request) -> web.Response:
             return _reject(ctx, 503, "store_failed", "could not store; retry later")
         ctx.metrics.notifications.inc(len(notes))
     return web.Response(text="EVENT_RECEIVED")
+
+
+def _ours(ctx: ServerContext, notes: list[Notification]) -> list[Notification]:
+    """The notifications of configured pages (and forms); the others are acknowledged and
+    dropped, so Meta does not retry them: one app often serves several clients' pages."""
+    scope = PageScope.of(ctx.settings.facebook.pages)
+    ours = []
+    for note in notes:
+        if scope.takes(note.page_id, note.form_id):
+            ours.append(note)
+            continue
+        log.info(
+            "webhook.ignored", lead_id=note.lead_id, page_id=note.page_id, form_id=note.form_id
+        )
+        ctx.metrics.notifications_ignored.inc()
+    return ours
 
 
 def _reject(ctx: ServerContext, status: int, reason: str, text: str) -> web.Response:
