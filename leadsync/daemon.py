@@ -21,7 +21,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import structlog
-from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 import connectors
@@ -45,6 +44,8 @@ from leadsync.outbox.runner import DeliveryWorker
 from leadsync.scoring.engine import Scorer
 from leadsync.server.app import build_app
 from leadsync.server.context import ServerContext
+from leadsync.server.limits import HttpLimits
+from leadsync.server.listener import Listener
 from leadsync.store import open_store
 
 log = structlog.get_logger(__name__)
@@ -75,7 +76,12 @@ class Daemon:
     """One running leadsync: HTTP server, jobs and scheduler over one store."""
 
     def __init__(
-        self, settings: Settings, *, config_path: Path | None = None, store: Store | None = None
+        self,
+        settings: Settings,
+        *,
+        config_path: Path | None = None,
+        store: Store | None = None,
+        http_limits: HttpLimits | None = None,
     ):
         self.settings = settings
         self.config_path = config_path
@@ -109,16 +115,16 @@ class Daemon:
             events_stored=self._events_stored,
         )
         self.scheduler = AsyncIOScheduler(timezone="UTC")
-        self._runner: web.AppRunner | None = None
+        self.http_limits = http_limits or HttpLimits()
+        self._listener: Listener | None = None
         self.port: int | None = None
 
     # -- lifecycle ---------------------------------------------------------------
     async def start(self) -> None:
-        self._runner = web.AppRunner(build_app(self.context), access_log=None, handle_signals=False)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.settings.server.host, self.settings.server.port)
-        await site.start()
-        self.port = self._runner.addresses[0][1]
+        server = self.settings.server
+        app = build_app(self.context)
+        self._listener = await Listener.start(app, server.host, server.port, self.http_limits)
+        self.port = self._listener.port
         # A restart after a crash need not wait for the leases of the process it replaces.
         await asyncio.to_thread(self.leases.release_dead_predecessors)
         for job in (self.fetch_job, self.score_job, *self.delivery_jobs):
@@ -134,8 +140,8 @@ class Daemon:
             self.scheduler.shutdown(wait=False)
         jobs = (self.fetch_job, self.score_job, *self.delivery_jobs)
         await asyncio.gather(*(job.stop(SHUTDOWN_GRACE_SECONDS - 1) for job in jobs))
-        if self._runner is not None:
-            await self._runner.cleanup()
+        if self._listener is not None:
+            await self._listener.close()
         # Handing the destinations back lets another replica deliver at once. Poll leases just
         # expire: the scheduler does not wait for a poll in hand, which must stay the only one.
         for worker in self.workers:

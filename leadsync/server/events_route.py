@@ -26,6 +26,7 @@ from leadsync.constants import CLOCK_SKEW
 from leadsync.models import Event, Lead, is_graph_id, utcnow
 from leadsync.server.auth import bearer_token, same_secret
 from leadsync.server.context import CONTEXT, ServerContext
+from leadsync.server.limits import BodyTooSlow, read_body, too_slow
 
 log = structlog.get_logger(__name__)
 
@@ -126,7 +127,11 @@ async def receive(request: web.Request) -> web.Response:
         return _refuse(503, "not_configured", "set [server] events_token to accept events")
     if not same_secret(bearer_token(request), expected):
         return _refuse(401, "bad_token", "send Authorization: Bearer <[server] events_token>")
-    batch = parse_events(await request.read())
+    try:
+        batch = parse_events(await read_body(request))
+    except BodyTooSlow:
+        _refuse(408, "too_slow", "")
+        return too_slow()
     if not batch.problems:
         batch.problems, result = await asyncio.to_thread(_store_events, ctx, batch.events)
     if batch.problems:

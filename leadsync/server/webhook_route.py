@@ -24,6 +24,7 @@ from leadsync.facebook.webhook import (
 from leadsync.ingest.scope import PageScope
 from leadsync.models import Notification
 from leadsync.server.context import CONTEXT, ServerContext
+from leadsync.server.limits import BodyTooSlow, read_body, too_slow
 
 log = structlog.get_logger(__name__)
 
@@ -44,9 +45,12 @@ async def receive(request: web.Request) -> web.Response:
     if (request.content_length or 0) > WEBHOOK_MAX_BODY_BYTES:
         return _reject(ctx, 413, "too_large", "body too large")
     try:
-        body = await request.read()  # bounded by the app's client_max_size
+        body = await read_body(request)  # bounded by client_max_size and the body deadline
     except web.HTTPRequestEntityTooLarge:
         return _reject(ctx, 413, "too_large", "body too large")
+    except BodyTooSlow:
+        _reject(ctx, 408, "too_slow", "")
+        return too_slow()
     header = request.headers.get("X-Hub-Signature-256")
     if not header:
         return _reject(ctx, 401, "unsigned", "missing X-Hub-Signature-256")
