@@ -72,6 +72,8 @@ class ServerSettings(Section):
     host: str = "0.0.0.0"  # noqa: S104 - a daemon that receives webhooks listens on all interfaces
     port: int = Field(8080, ge=0, le=65535)
     events_token: SecretStr = SecretStr("")
+    # Guards the status page and /metrics when set (server/admin.py); empty: open.
+    admin_token: SecretStr = SecretStr("")
 
 
 class StoreSettings(Section):
