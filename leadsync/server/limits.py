@@ -2,7 +2,7 @@
 
 aiohttp reads headers and bodies with no deadline of its own and keeps an idle
 connection for an hour: 30 slowloris connections stayed open for minutes. The
-limits here bound every phase of a connection. The keep-alive timeout (aiohttp
+limits here bound every phase of a connection. The keep-alive timeout (aiohttp 3.14.5+
 arms it at connect, and re-arms it after each response) closes a connection that
 has not sent complete request headers in time, idle or trickling; routes read a
 body through `read_body`, which gives up after the body deadline; a body we
