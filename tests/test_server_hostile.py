@@ -96,6 +96,16 @@ def test_hostile_webhooks_get_a_4xx_and_one_log_line(running, graph, caplog):
     assert nothing_stored(running)
 
 
+def test_malformed_http_is_a_400_and_one_line_without_traceback(running, caplog):
+    """A request aiohttp cannot parse is answered by aiohttp itself: it must not log an error."""
+    garbage = b"POST /webhook HTTP/1.1\r\nHost: x\r\nBad Header\r\nContent-Length: 0\r\n\r\n"
+    with capture_logs() as logs, socket.create_connection(("127.0.0.1", running.daemon.port)) as s:
+        s.sendall(garbage)
+        assert s.makefile("rb").readline().split()[1] == b"400"
+    assert [e["event"] for e in logs if e["event"].startswith("http.")] == ["http.malformed"]
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+
+
 @pytest.mark.parametrize(
     "authorization",
     [b"Bearer \xc3\xa9vents-secret", b"Bearer \xff\xfe", b"\xe2\x98\x83 events-secret"],

@@ -10,9 +10,12 @@ clients can hold between two deadlines, so real webhooks keep flowing.
 from __future__ import annotations
 
 import asyncio
+import logging
+from typing import Any
 
 import structlog
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from leadsync.server.limits import LIMITS, HttpLimits
 
@@ -22,6 +25,23 @@ _FULL = (
     b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nConnection: close\r\n"
     b"Content-Length: 0\r\n\r\n"
 )
+
+
+class _ProtocolLog(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """aiohttp's server log, with malformed HTTP as one line and no traceback.
+
+    aiohttp logs a request it cannot parse (a bad header line, a bare CR) as an error with
+    a traceback; on a public port that is a client's garbage, not our bug, and a flood of
+    it would bury real errors. Real exceptions keep their traceback.
+    """
+
+    def exception(self, msg: object, *args: Any, exc_info: Any = True, **kwargs: Any) -> None:
+        if isinstance(exc_info, HttpProcessingError):
+            # The category only: the rest echoes the client's bytes, maybe someone's secret.
+            reason = (exc_info.message or "").strip().splitlines()[:1]
+            log.warning("http.malformed", status=exc_info.code, reason=reason[0] if reason else "")
+            return
+        super().exception(msg, *args, exc_info=exc_info, **kwargs)
 
 
 class _Refused(asyncio.Protocol):
@@ -69,6 +89,7 @@ class Listener:
             handle_signals=False,
             keepalive_timeout=limits.header_timeout,
             lingering_time=limits.linger,
+            logger=_ProtocolLog(logging.getLogger("aiohttp.server"), {}),
         )
         await runner.setup()
         assert runner.server is not None
