@@ -34,6 +34,7 @@ async def handshake(request: web.Request) -> web.Response:
     verify_token = ctx.settings.facebook.verify_token.get_secret_value()
     challenge = handshake_reply(dict(request.query), verify_token)
     if challenge is None:
+        log.warning("webhook.handshake_refused", status=403)
         return web.Response(status=403, text="verify token does not match")
     return web.Response(text=challenge)
 
