@@ -58,9 +58,11 @@ def test_only_leads_of_configured_pages_and_forms_are_stored_and_delivered(graph
             wait_until(settled, 30, "the leads that are ours delivered, the rest settled")
             metrics = requests.get(f"{running.url}/metrics", timeout=5).text
             stored = running.store.get_leads([kept, of_excluded, of_other, claims_ours, misfiled])
+            forms = {form.id for form in running.store.forms()}
         delivered = {str(lead["lead_id"]) for r in receiver.deliveries() for lead in r.leads()}
     assert set(stored) == {kept, misfiled}
     assert stored[misfiled].page_id == "111" and stored[misfiled].form_id == ours
     assert stored[misfiled].form_name == "Ours"
     assert delivered == {kept, misfiled}
+    assert other_client not in forms  # another client's form is not on our status page
     assert "leadsync_webhook_notifications_ignored_total 2.0" in metrics  # excluded + other
