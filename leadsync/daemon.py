@@ -42,10 +42,9 @@ from leadsync.models import ScoredLead, ServiceStatus, utcnow
 from leadsync.outbox.enqueue import Enqueuer
 from leadsync.outbox.runner import DeliveryWorker
 from leadsync.scoring.engine import Scorer
-from leadsync.server.app import build_app
+from leadsync.server.app import Servers, serve
 from leadsync.server.context import ServerContext
 from leadsync.server.limits import HttpLimits
-from leadsync.server.listener import Listener
 from leadsync.store import open_store
 
 log = structlog.get_logger(__name__)
@@ -116,15 +115,15 @@ class Daemon:
         )
         self.scheduler = AsyncIOScheduler(timezone="UTC")
         self.http_limits = http_limits or HttpLimits()
-        self._listener: Listener | None = None
+        self._servers: Servers | None = None
         self.port: int | None = None
+        self.admin_port: int | None = None
 
     # -- lifecycle ---------------------------------------------------------------
     async def start(self) -> None:
-        server = self.settings.server
-        app = build_app(self.context)
-        self._listener = await Listener.start(app, server.host, server.port, self.http_limits)
-        self.port = self._listener.port
+        self._servers = await serve(self.context, self.http_limits)
+        self.port = self._servers.public.port
+        self.admin_port = self._servers.admin.port if self._servers.admin else None
         # A restart after a crash need not wait for the leases of the process it replaces.
         await asyncio.to_thread(self.leases.release_dead_predecessors)
         for job in (self.fetch_job, self.score_job, *self.delivery_jobs):
@@ -140,8 +139,8 @@ class Daemon:
             self.scheduler.shutdown(wait=False)
         jobs = (self.fetch_job, self.score_job, *self.delivery_jobs)
         await asyncio.gather(*(job.stop(SHUTDOWN_GRACE_SECONDS - 1) for job in jobs))
-        if self._listener is not None:
-            await self._listener.close()
+        if self._servers is not None:
+            await self._servers.close()
         # Handing the destinations back lets another replica deliver at once. Poll leases just
         # expire: the scheduler does not wait for a poll in hand, which must stay the only one.
         for worker in self.workers:

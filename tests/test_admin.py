@@ -101,3 +101,21 @@ def test_without_an_admin_token_both_stay_open(graph, tmp_path):
     with DaemonThread(settings) as running:
         assert get(running, "/").status_code == 200
         assert get(running, "/metrics").status_code == 200
+
+
+def test_an_admin_port_serves_the_page_and_metrics_on_loopback_only(graph, tmp_path):
+    """With `admin_port`, the public port no longer serves them; /healthz is on both."""
+    settings = daemon_settings(
+        graph, f"sqlite:///{tmp_path / 'l.db'}", pages=[], server={"admin_port": 0}
+    )
+    with DaemonThread(settings) as running:
+        admin_url = f"http://127.0.0.1:{running.daemon.admin_port}"
+        assert running.daemon.admin_port not in (None, running.daemon.port)
+        assert get(running, "/").status_code == 404
+        assert get(running, "/metrics").status_code == 404
+        assert get(running, "/healthz").status_code in (200, 503)
+        page = requests.get(f"{admin_url}/", timeout=10)
+        assert page.status_code == 200 and 'id="summary"' in page.text
+        assert "leadsync_" in requests.get(f"{admin_url}/metrics", timeout=10).text
+        assert requests.get(f"{admin_url}/healthz", timeout=10).status_code in (200, 503)
+        assert requests.post(f"{admin_url}/webhook", timeout=10).status_code in (404, 405)

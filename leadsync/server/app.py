@@ -4,12 +4,14 @@ Every response carries security headers: a Content-Security-Policy that allows t
 status page's own stylesheet and nothing else (no script, no frames, forms only to
 us), `X-Content-Type-Options: nosniff`, `X-Frame-Options: DENY`, no Referer, and a
 `Server` header without versions. The status page and /metrics are for the holder of
-`[server] admin_token` when one is set (see `server/admin.py`).
+`[server] admin_token` when one is set (see `server/admin.py`), and with `[server]
+admin_port` they move to a listener of their own (loopback by default).
 """
 
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 
 import structlog
 from aiohttp import web
@@ -17,6 +19,8 @@ from aiohttp import web
 from leadsync.constants import WEBHOOK_MAX_BODY_BYTES
 from leadsync.server import admin, events_route, status_page, webhook_route
 from leadsync.server.context import CONTEXT, ServerContext
+from leadsync.server.limits import HttpLimits
+from leadsync.server.listener import Listener
 
 log = structlog.get_logger(__name__)
 
@@ -52,19 +56,56 @@ async def _secure(request: web.Request, response: web.StreamResponse) -> None:
     response.headers.update(SECURITY_HEADERS)
 
 
-def build_app(ctx: ServerContext) -> web.Application:
-    server = ctx.settings.server
-    if not server.admin_token.get_secret_value() and server.host not in LOOPBACK:
-        # Not an error (a private network, a proxy that does not route them), but worth a line.
-        log.warning("server.admin_open", host=server.host, fix="set [server] admin_token")
+def build_app(
+    ctx: ServerContext, *, public: bool = True, admin_pages: bool = True
+) -> web.Application:
+    """The routes Meta and callers use (`public`), the status page and metrics (`admin_pages`),
+    or both; /healthz is on every app."""
     app = web.Application(client_max_size=WEBHOOK_MAX_BODY_BYTES)
     app[CONTEXT] = ctx
     app.on_response_prepare.append(_secure)
-    app.router.add_get("/webhook", webhook_route.handshake)
-    app.router.add_post("/webhook", webhook_route.receive)
-    app.router.add_post("/events", events_route.receive)
     app.router.add_get("/healthz", healthz)
-    app.router.add_get("/metrics", admin.admin_only(metrics))
-    app.router.add_get("/", admin.admin_only(status_page.page))
-    app.router.add_post("/login", admin.login)
+    if public:
+        app.router.add_get("/webhook", webhook_route.handshake)
+        app.router.add_post("/webhook", webhook_route.receive)
+        app.router.add_post("/events", events_route.receive)
+    if admin_pages:
+        app.router.add_get("/metrics", admin.admin_only(metrics))
+        app.router.add_get("/", admin.admin_only(status_page.page))
+        app.router.add_post("/login", admin.login)
     return app
+
+
+@dataclass
+class Servers:
+    """The listening server: one port, or a public one and a separate admin one."""
+
+    public: Listener
+    admin: Listener | None = None
+
+    async def close(self) -> None:
+        for listener in (self.public, self.admin):
+            if listener is not None:
+                await listener.close()
+
+
+async def serve(ctx: ServerContext, limits: HttpLimits) -> Servers:
+    """Binds `[server] host/port`, and `admin_host/admin_port` when set: then the status page
+    and /metrics are served there only (loopback by default), not on the public port."""
+    server = ctx.settings.server
+    split = server.admin_port is not None
+    admin_host = server.admin_host if split else server.host
+    if not server.admin_token.get_secret_value() and admin_host not in LOOPBACK:
+        # Not an error (a private network, a proxy that does not route them), but worth a line.
+        log.warning("server.admin_open", host=admin_host, fix="set [server] admin_token")
+    app = build_app(ctx, admin_pages=not split)
+    servers = Servers(await Listener.start(app, server.host, server.port, limits))
+    if split:
+        assert server.admin_port is not None
+        admin_app = build_app(ctx, public=False)
+        try:
+            servers.admin = await Listener.start(admin_app, admin_host, server.admin_port, limits)
+        except OSError:
+            await servers.close()
+            raise
+    return servers
