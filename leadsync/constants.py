@@ -39,6 +39,11 @@ HTTP_BODY_TIMEOUT = timedelta(seconds=15)
 # client trickling bytes turns into 10 s more. Enough for an honest client to see it.
 HTTP_LINGER = timedelta(seconds=2)
 
+# At shutdown, requests in hand get this long before their connections are closed (aiohttp
+# waits 60 s by default, past our SIGTERM grace). Webhooks are already refused with 503 by
+# then and a commit takes milliseconds; a request cut off is retried by its sender.
+HTTP_SHUTDOWN_TIMEOUT = timedelta(seconds=3)
+
 # Open connections at once; past this a new one gets 503 (Meta retries) and is closed.
 # Well under the usual 1024 file descriptors, which the store and the destinations need
 # too, and far above real traffic: Meta opens a few connections at a time.

@@ -17,6 +17,7 @@ import structlog
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
+from leadsync.constants import HTTP_SHUTDOWN_TIMEOUT
 from leadsync.server.limits import LIMITS, HttpLimits
 
 log = structlog.get_logger(__name__)
@@ -90,6 +91,7 @@ class Listener:
             keepalive_timeout=limits.header_timeout,
             lingering_time=limits.linger,
             logger=_ProtocolLog(logging.getLogger("aiohttp.server"), {}),
+            shutdown_timeout=HTTP_SHUTDOWN_TIMEOUT.total_seconds(),
         )
         await runner.setup()
         assert runner.server is not None
