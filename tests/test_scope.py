@@ -7,8 +7,14 @@ from __future__ import annotations
 
 import requests
 
+from leadsync.config import PageSettings
 from leadsync.emulators.receivers import WebhookReceiver
+from leadsync.facebook.graph import GraphClient
+from leadsync.ingest.fetch import LeadFetcher
+from leadsync.ingest.scope import PageScope
+from leadsync.models import Notification
 from tests.daemon_harness import DaemonThread, daemon_settings, wait_until
+from tests.store_fixtures import run_sql
 
 QUESTIONS = ["full_name", "email"]
 
@@ -66,3 +72,26 @@ def test_only_leads_of_configured_pages_and_forms_are_stored_and_delivered(graph
     assert delivered == {kept, misfiled}
     assert other_client not in forms  # another client's form is not on our status page
     assert "leadsync_webhook_notifications_ignored_total 2.0" in metrics  # excluded + other
+
+
+def test_a_lead_whose_form_graph_will_not_show_waits_or_is_dropped(graph, store, store_url):
+    """Whose lead it is comes from its form's page: a Graph hiccup defers the lead, a form
+    this token may never see drops it; neither stores a lead under a guessed page."""
+    form_id = graph.add_form("111", "Hidden", QUESTIONS)
+    hiccup, hidden = (graph.create_lead(form_id, {"email": f"{n}@example.com"}) for n in "ab")
+    client = GraphClient(
+        access_token=graph.access_token, app_secret=graph.app_secret, graph_url=graph.url
+    )
+    fetcher = LeadFetcher(store, client, PageScope.of([PageSettings(id="111")]))
+    store.add_notifications([Notification(hiccup, "111")])
+    graph.inject_fault("http500", times=1, path=f"/{form_id}")
+    assert fetcher.run_once() == [] and not store.get_leads([hiccup])
+    assert store.pending_notifications(10) == []  # deferred, not lost: it comes back later
+
+    store.add_notifications([Notification(hidden, "111")])
+    graph.inject_fault("hidden", times=1, path=f"/{form_id}")
+    fresh = LeadFetcher(store, client, PageScope.of([PageSettings(id="111")]))
+    assert fresh.run_once() == [] and not store.get_leads([hidden])
+    states = run_sql(store_url, "SELECT lead_id, state FROM notifications ORDER BY lead_id")
+    assert states == sorted([(hiccup, "pending"), (hidden, "dropped")])
+    assert form_id not in {form.id for form in store.forms()}

@@ -19,7 +19,7 @@ from datetime import timedelta
 import structlog
 
 from leadsync.abc import Store
-from leadsync.errors import AuthError, BadLead, LeadsyncError, RateLimited
+from leadsync.errors import AuthError, BadLead, LeadsyncError, PermanentError, RateLimited
 from leadsync.facebook.graph import GraphClient
 from leadsync.ingest.scope import PageScope
 from leadsync.models import Form, Lead, Notification, utcnow
@@ -46,6 +46,7 @@ class FormNames:
         self._graph = graph
         self._scope = scope
         self._forms: dict[str, Form] = {}
+        self.unreadable: dict[str, str] = {}  # form id -> why Graph will never tell its page
 
     def forms_of(self, form_ids: Iterable[str]) -> dict[str, Form]:
         """The forms among `form_ids` whose page is known; the others could not be read now."""
@@ -59,6 +60,11 @@ class FormNames:
     def _learn(self, form_id: str) -> None:
         try:
             form = self._graph.get_form(form_id)
+        except (BadLead, PermanentError) as exc:
+            # Not visible to our token, or gone: whose page it is cannot ever be known.
+            log.warning("form.unreadable", form_id=form_id, error=str(exc))
+            self.unreadable[form_id] = str(exc)
+            return
         except LeadsyncError as exc:
             # Its leads wait: whose page they are on is what decides whether they are ours.
             log.warning("form.unknown", form_id=form_id, error=str(exc))
@@ -124,6 +130,10 @@ class LeadFetcher:
             if not lead.form_id:
                 log.warning("lead.dropped", lead_id=lead.id, error="Graph gave no form_id")
                 self._store.drop_notification(lead.id, "Graph gave no form_id for the lead")
+            elif lead.form_id in self._forms.unreadable:
+                error = f"whose lead it is cannot be told: {self._forms.unreadable[lead.form_id]}"
+                log.warning("lead.dropped", lead_id=lead.id, error=error)
+                self._store.drop_notification(lead.id, error)
             elif form is None:
                 unknown.append(lead.id)
             elif self._scope.takes(form.page_id, form.id):
