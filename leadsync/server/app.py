@@ -98,6 +98,9 @@ async def serve(ctx: ServerContext, limits: HttpLimits) -> Servers:
     if not server.admin_token.get_secret_value() and admin_host not in LOOPBACK:
         # Not an error (a private network, a proxy that does not route them), but worth a line.
         log.warning("server.admin_open", host=admin_host, fix="set [server] admin_token")
+    if not ctx.settings.facebook.pages:
+        # Every webhook would be acknowledged and dropped: say so once, at start.
+        log.warning("facebook.no_pages", fix="list your pages as [[facebook.pages]]")
     app = build_app(ctx, admin_pages=not split)
     servers = Servers(await Listener.start(app, server.host, server.port, limits))
     if split:
