@@ -23,7 +23,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import structlog
-from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 import connectors
@@ -36,6 +35,7 @@ from leadsync.health import HealthReport, assess, store_unavailable
 from leadsync.ingest.fetch import LeadFetcher
 from leadsync.ingest.group_commit import GroupCommitter
 from leadsync.ingest.poller import Poller, PollReport
+from leadsync.ingest.scope import PageScope
 from leadsync.jobs import Job, ScheduledRuns
 from leadsync.leases import LeaseKeeper, new_owner
 from leadsync.metrics import Metrics
@@ -44,9 +44,9 @@ from leadsync.outbox.enqueue import Enqueuer
 from leadsync.outbox.runner import DeliveryWorker
 from leadsync.reload import Reloader, ReloadPlan
 from leadsync.scoring.engine import Scorer
-from leadsync.server.app import build_app
+from leadsync.server.app import Servers, serve
 from leadsync.server.context import ServerContext
-from leadsync.server.store_errors import store_unavailable_is_503
+from leadsync.server.limits import HttpLimits
 from leadsync.store.waiting import PendingStore
 
 log = structlog.get_logger(__name__)
@@ -77,7 +77,12 @@ class Daemon:
     """One running leadsync: HTTP server, jobs and scheduler over one store."""
 
     def __init__(
-        self, settings: Settings, *, config_path: Path | None = None, store: Store | None = None
+        self,
+        settings: Settings,
+        *,
+        config_path: Path | None = None,
+        store: Store | None = None,
+        http_limits: HttpLimits | None = None,
     ):
         self.settings = settings
         self.config_path = config_path
@@ -90,7 +95,7 @@ class Daemon:
         self.graph = graph_client(settings)
         self.metrics = Metrics(self._destination_stats)
         self.enqueuer = Enqueuer(self.store, Scorer(settings.scoring), settings.destinations)
-        self.fetcher = LeadFetcher(self.store, self.graph)
+        self.fetcher = LeadFetcher(self.store, self.graph, PageScope.of(settings.facebook.pages))
         self.poller = Poller(self.store, self.graph)
         self.committer = GroupCommitter(self.store, on_committed=lambda _n: self.fetch_job.wake())
         self.workers = [self._worker(dest) for dest in settings.destinations]
@@ -111,8 +116,10 @@ class Daemon:
         )
         self.scheduler = AsyncIOScheduler(timezone="UTC")
         self.scheduled = ScheduledRuns()
-        self._runner: web.AppRunner | None = None
+        self.http_limits = http_limits or HttpLimits()
+        self._servers: Servers | None = None
         self.port: int | None = None
+        self.admin_port: int | None = None
         self._stopping = asyncio.Event()
         self.reloader = Reloader(self)
         self._waiting_for_store: asyncio.Task[None] | None = None
@@ -121,13 +128,9 @@ class Daemon:
     # -- lifecycle ---------------------------------------------------------------
     async def start(self) -> None:
         """Serves HTTP, then runs the pipeline once the store is open (at once when it can be)."""
-        app = build_app(self.context)
-        app.middlewares.append(store_unavailable_is_503)  # while the store opens, or is down
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.settings.server.host, self.settings.server.port)
-        await site.start()
-        self.port = self._runner.addresses[0][1]
+        self._servers = await serve(self.context, self.http_limits)
+        self.port = self._servers.public.port
+        self.admin_port = self._servers.admin.port if self._servers.admin else None
         self.reloader.loop = asyncio.get_running_loop()
         self.metrics.up.set(1)
         pending = self._pending_store()
@@ -171,8 +174,8 @@ class Daemon:
         )
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
-        if self._runner is not None:
-            await self._runner.cleanup()
+        if self._servers is not None:
+            await self._servers.close()
         # Handing the destinations back lets another replica deliver at once. Poll leases just
         # expire: a poll still in hand after the grace period must stay the only one.
         for worker in self.workers:

@@ -43,7 +43,10 @@ DEFAULT_SCOPES = (
     "pages_show_list",
 )
 
-FAULT_KINDS = ("http500", "html502", "empty_page", "slow", "batch_null", "disconnect", "permission")
+FAULT_KINDS = (
+    "http500", "html502", "empty_page", "slow", "batch_null", "disconnect", "permission",
+    "hidden",  # the object exists but this token may not see it: Graph's code 100, subcode 33
+)  # fmt: skip
 
 
 @dataclass
