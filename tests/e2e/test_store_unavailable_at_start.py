@@ -85,8 +85,9 @@ def read_only_db(tmp_path) -> Iterator[tuple[Path, ReadOnly]]:
 def test_a_read_only_sqlite_store_is_waited_for_then_used(read_only_db, tmp_path):
     db, lock = read_only_db
     with GraphEmulator() as graph:
+        graph.add_page("111", "Acme")  # ours: webhooks of other pages are dropped unstored
         port = free_port()
-        config = write_config(tmp_path / "leadsync.toml", graph, f"sqlite:///{db}", port, [])
+        config = write_config(tmp_path / "leadsync.toml", graph, f"sqlite:///{db}", port, ["111"])
         daemon = LeadsyncProcess(config, port, tmp_path / "leadsync.log")
         daemon.start(wait_for_store=False)
         try:
@@ -125,9 +126,10 @@ def test_postgres_down_at_start_is_waited_for_and_the_password_never_logged(
     )
     assert PASSWORD in proxied
     with GraphEmulator() as graph, CuttableProxy(proxy_port) as proxy:
+        graph.add_page("111", "Acme")  # ours: webhooks of other pages are dropped unstored
         proxy.cut()  # nothing listens: connections are refused, as while PostgreSQL boots
         port = free_port()
-        config = write_config(tmp_path / "leadsync.toml", graph, proxied, port, [])
+        config = write_config(tmp_path / "leadsync.toml", graph, proxied, port, ["111"])
         daemon = LeadsyncProcess(config, port, tmp_path / "leadsync.log")
         daemon.start(wait_for_store=False)
         try:
@@ -153,8 +155,9 @@ def test_postgres_down_at_start_is_waited_for_and_the_password_never_logged(
 def test_sigterm_while_waiting_for_the_store_exits_0(read_only_db, tmp_path):
     db, _ = read_only_db
     with GraphEmulator() as graph:
+        graph.add_page("111", "Acme")  # ours: webhooks of other pages are dropped unstored
         port = free_port()
-        config = write_config(tmp_path / "leadsync.toml", graph, f"sqlite:///{db}", port, [])
+        config = write_config(tmp_path / "leadsync.toml", graph, f"sqlite:///{db}", port, ["111"])
         daemon = LeadsyncProcess(config, port, tmp_path / "leadsync.log")
         daemon.start(wait_for_store=False)
         try:
