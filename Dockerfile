@@ -17,7 +17,8 @@ WORKDIR /data
 VOLUME ["/data"]
 EXPOSE 8080
 
+# Asks /healthz on the port the config names ([server] port), not a port written here.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
-    CMD python -c "import sys, urllib.request; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8080/healthz', timeout=4).status == 200 else 1)"
+    CMD ["leadsync", "healthcheck"]
 
 CMD ["leadsync", "run"]

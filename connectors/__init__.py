@@ -4,6 +4,8 @@ A destination type is a module with a pydantic `Settings` model (its own config
 keys, `extra="forbid"`) and a `build(name, settings) -> Connector` function.
 Built-in types are listed here, one line each; third-party packages add theirs
 through the entry-point group `leadsync.connectors` (name = type, value = module).
+What `build` returns must keep the `leadsync.abc.Connector` protocol; third-party
+connectors prove the rest of the contract with `leadsync.testing`.
 """
 
 from __future__ import annotations
@@ -11,7 +13,9 @@ from __future__ import annotations
 import importlib
 from importlib.metadata import entry_points
 from types import ModuleType
+from typing import Any
 
+from leadsync.abc import Connector
 from leadsync.errors import ConfigError, Problem
 
 BUILTIN: dict[str, str] = {
@@ -41,3 +45,18 @@ def load(type_name: str, *, path: str = "destinations[].type") -> ModuleType:
             [Problem(path, f"unknown destination type {type_name!r}", f"use one of: {known}")]
         )
     return importlib.import_module(types[type_name])
+
+
+def build(
+    type_name: str, name: str, settings: Any, *, path: str = "destinations[].type"
+) -> Connector:
+    """The connector of destination `name`; a ConfigError when it lacks a Connector member."""
+    module = load(type_name, path=path)
+    connector = module.build(name, settings)
+    if not isinstance(connector, Connector):
+        members = ("name", "ensure_ready", "check_ready", "deliver", "ready_in", "close")
+        missing = ", ".join(m for m in members if not hasattr(connector, m))
+        problem = f"type {type_name!r} ({module.__name__}) builds a connector without {missing}"
+        fix = "derive it from leadsync.abc.ConnectorBase (it has check_ready, ready_in, close)"
+        raise ConfigError([Problem(path, problem, fix)])
+    return connector

@@ -37,6 +37,7 @@ from connectors.sheets_client import (
     load_key,
     open_client,
 )
+from leadsync.abc import ConnectorBase
 from leadsync.constants import SHEETS_WRITES_PER_MINUTE
 from leadsync.errors import AuthError, LeadsyncError, PermanentError, RateLimited
 from leadsync.models import DeliveryResult, ScoredLead
@@ -54,11 +55,14 @@ NEW_SHEET_ROWS = 1000
 class Settings(BaseModel):
     """`[[destinations]] type = "google_sheets"` keys."""
 
-    model_config = ConfigDict(extra="forbid")
+    # A refused `credentials` is a key in a form we did not expect: never print the input.
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
 
     spreadsheet: str = Field(description="spreadsheet id or its full URL")
     worksheet: str = Field("Leads", description='tab name, or a template like "{form_name}"')
-    credentials: SecretStr = Field(description="service-account key file, or the key JSON")
+    credentials: SecretStr = Field(
+        description="service-account key file, the key JSON, or the key JSON in base64"
+    )
     api_url: str = GOOGLE_SHEETS_URL
     timezone: str = "UTC"
     writes_per_minute: int = Field(SHEETS_WRITES_PER_MINUTE, ge=1)
@@ -114,11 +118,19 @@ class Settings(BaseModel):
         return value
 
 
+def _account(credentials: str) -> str:
+    """The service account's email, for messages; a stand-in while the key cannot be read."""
+    try:
+        return str(load_key(credentials)["client_email"])
+    except ValueError:  # the key file went away since the config was read: _open says why
+        return "the service account"
+
+
 def build(name: str, settings: Settings) -> GoogleSheetsConnector:
     return GoogleSheetsConnector(name, settings)
 
 
-class GoogleSheetsConnector:
+class GoogleSheetsConnector(ConnectorBase):
     """Upserts scored leads into a worksheet (or one worksheet per form) by lead_id."""
 
     def __init__(
@@ -133,7 +145,7 @@ class GoogleSheetsConnector:
         self.name = name
         self._timeout = timeout
         self.settings = settings
-        self.account: str = load_key(settings.credentials.get_secret_value())["client_email"]
+        self.account = _account(settings.credentials.get_secret_value())
         self._tz = ZoneInfo(settings.timezone)
         self._writes = MinuteBudget(settings.writes_per_minute, clock=clock, sleep=sleep)
         self._reads = MinuteBudget(SHEETS_READS_PER_MINUTE, clock=clock, sleep=sleep)
@@ -166,6 +178,25 @@ class GoogleSheetsConnector:
                 self._writes.take(1, MAX_PACING_WAIT, self._what())
                 self._write_header(sheet, *change)
 
+    def check_ready(self) -> list[str]:
+        """What `ensure_ready` would write, without writing; raises what would stop delivery.
+
+        Read-only, for `leadsync check`: opens the spreadsheet (shared with us?),
+        finds the worksheet and reads its header (has a lead_id column?).
+        """
+        with self._lock, self._edge():
+            book = self._open()
+            if self.per_form:
+                return []
+            title = self.settings.worksheet
+            self._reads.take(1, MAX_PACING_WAIT, self._what())
+            found = {ws.title.casefold(): ws for ws in book.worksheets()}.get(title.casefold())
+            if found is None:
+                return [f"the daemon will create the worksheet {title!r} with its header"]
+            if self._read_state(found, [])[2] is not None:
+                return [f"the daemon will write the header row of worksheet {title!r}"]
+            return []
+
     def deliver(self, batch: Sequence[ScoredLead]) -> list[DeliveryResult]:
         """Upserts every lead of the batch; a whole-call failure is raised."""
         groups: dict[str, list[ScoredLead]] = {}
@@ -196,7 +227,19 @@ class GoogleSheetsConnector:
             budget = self._reads if cause.response.request.method == "GET" else self._writes
             budget.exhaust()
         if isinstance(error, AuthError):
-            self._book = None  # a new key or a new share is picked up on the next call
+            self._drop_book()  # a new key or a new share is picked up on the next call
+
+    def close(self) -> None:
+        """Closes the HTTP session to Google; a later call would open a new one."""
+        with self._lock:
+            self._drop_book()
+            self._sheets.clear()
+            self._id_columns.clear()
+
+    def _drop_book(self) -> None:
+        if self._book is not None:
+            self._book.client.session.close()
+            self._book = None
 
     # -- one worksheet -------------------------------------------------------------
     def _deliver_to(self, title: str, items: list[ScoredLead]) -> None:
@@ -287,7 +330,9 @@ class GoogleSheetsConnector:
             try:  # read again each time: a replaced key file is picked up without a restart
                 key = load_key(self.settings.credentials.get_secret_value())
             except ValueError as exc:
-                raise AuthError(f"{exc}; fix [destinations] credentials", service=SERVICE) from exc
+                raise AuthError(
+                    f"credentials of destination {self.name}: {exc}", service=SERVICE
+                ) from exc
             client = open_client(key, self.settings.api_url, self._timeout)
             self._book = client.open_by_key(self.spreadsheet_id)
         return self._book

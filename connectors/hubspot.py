@@ -4,7 +4,8 @@ A private-app token authenticates every call. On first use the connector
 reads the portal's contact properties, creates ours when missing
 (leadsync_lead_id, unique; leadsync_score, leadsync_mql,
 leadsync_score_reasons, leadsync_form, leadsync_campaign) and checks that the
-mapped properties exist. Delivery is `POST /crm/v3/objects/contacts/batch/upsert`
+mapped properties exist (`check_ready` only reads and says what it would create).
+Delivery is `POST /crm/v3/objects/contacts/batch/upsert`
 keyed by email, or by leadsync_lead_id for a lead without one, so redelivery and
 score changes update the same contact. HubSpot rejects a whole batch for one
 bad value; the batch is then halved until the bad lead stands alone and is
@@ -43,6 +44,7 @@ from connectors.hubspot_contact import (
     contact_inputs,
     input_key,
 )
+from leadsync.abc import ConnectorBase
 from leadsync.errors import ConfigError, PermanentError, Problem, RateLimited, TransientError
 from leadsync.models import DeliveryResult, ScoredLead
 
@@ -103,7 +105,7 @@ def build(name: str, settings: Settings) -> HubSpotConnector:
     return HubSpotConnector(name, settings)
 
 
-class HubSpotConnector:
+class HubSpotConnector(ConnectorBase):
     """Upserts scored leads as HubSpot contacts."""
 
     def __init__(self, name: str, settings: Settings):
@@ -130,6 +132,22 @@ class HubSpotConnector:
         if problems:
             raise ConfigError(problems)
         self._ready = True
+
+    def check_ready(self) -> list[str]:
+        """What `ensure_ready` would create, without creating it; raises what would stop it.
+
+        Read-only, for `leadsync check`: a missing leadsync property is a note (the
+        daemon creates it), a missing mapped property or a bad token is an error.
+        """
+        existing = self._read_properties()
+        missing = [spec["name"] for spec in CUSTOM_PROPERTIES if spec["name"] not in existing]
+        will_be = {name: {"name": name, "hasUniqueValue": name == LEAD_ID} for name in missing}
+        problems = self._problems(will_be | existing)
+        if problems:
+            raise ConfigError(problems)
+        if not missing:
+            return []
+        return [f"the daemon will create the contact properties {', '.join(missing)}"]
 
     def _read_properties(self) -> dict[str, dict[str, Any]]:
         response = self._send("GET", _PROPERTIES)

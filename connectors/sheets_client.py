@@ -1,7 +1,8 @@
 """How the Google Sheets connector talks to Google: key, session, pacing, errors.
 
-`load_key` reads a service-account key from a file or from the JSON itself (as
-`${GOOGLE_SERVICE_ACCOUNT_JSON}` gives it). `open_client` builds a gspread
+`load_key` reads a service-account key from a file, from the JSON itself (as
+`${GOOGLE_SERVICE_ACCOUNT_JSON}` gives it, quotes and all) or from its base64,
+and never quotes the value in an error. `open_client` builds a gspread
 client on google-auth's `AuthorizedSession`; when `api_url` is not Google's
 (emulators, tests) the session sends the Sheets calls there, so gspread itself
 is never patched. `MinuteBudget` keeps requests under a per-minute quota.
@@ -11,6 +12,8 @@ leadsync's error kinds, with messages that say what to do.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import time
 from collections import deque
@@ -40,27 +43,76 @@ QUOTA_WINDOW_SECONDS = 60.0
 BURST_SHARE = 6
 SERVICE = "google_sheets"
 KEY_FIELDS = ("client_email", "private_key", "token_uri")
+KEY_FIX = "give the path of the service-account key file, the key JSON, or its base64"
+_URLSAFE = str.maketrans("-_", "+/")
 
 
 def load_key(credentials: str) -> dict[str, Any]:
-    """The service-account key from a path or from the key JSON itself; ValueError if unusable."""
-    text = credentials.strip()
-    if not text.startswith("{"):
-        path = Path(text).expanduser()
-        if not path.is_file():
-            raise ValueError(f"service-account key file {path} does not exist")
-        text = path.read_text(encoding="utf-8")
+    """The service-account key from a file path, the key JSON, or the key JSON in base64.
+
+    ValueError if it is none of them. No message quotes the value: a key pasted in a
+    form we did not expect is still a key, and it must not reach a screen or a log.
+    """
+    text = _unquote(credentials.strip())
+    if not text:
+        raise ValueError(f"is empty; {KEY_FIX}")
+    if text.startswith("{"):
+        return _parse(text, "the key JSON")
+    if text.startswith("-----BEGIN"):
+        raise ValueError(f"holds only a private key, not the key JSON; {KEY_FIX}")
+    decoded = _base64_json(text)
+    if decoded is not None:
+        return _parse(decoded, "the base64 key JSON")
+    content = _read_key_file(text)
+    # A secret store may hand the key file over base64-encoded, as it stores it.
+    return _parse(_base64_json(content) or content, "the key file")
+
+
+def _unquote(text: str) -> str:
+    # `export GSA='{...}'` copied with its quotes into a .env file or a secret store.
+    while len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
+        text = text[1:-1].strip()
+    return text
+
+
+def _base64_json(text: str) -> str | None:
+    """The JSON text that `text` is the base64 of (standard or url-safe, wrapped or not)."""
+    compact = "".join(text.split()).translate(_URLSAFE).rstrip("=")
+    if not compact:
+        return None
     try:
-        info = json.loads(text)
-    except json.JSONDecodeError:
-        raise ValueError("the service-account key is not valid JSON") from None
+        raw = base64.b64decode(compact + "=" * (-len(compact) % 4), validate=True)
+        decoded = raw.decode("utf-8-sig").strip()
+    except (binascii.Error, UnicodeDecodeError):
+        return None  # not base64 of text: a path, then
+    return decoded if decoded.startswith("{") else None
+
+
+def _read_key_file(text: str) -> str:
+    try:
+        return Path(text).expanduser().read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:  # missing, a directory, too long a name...
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not text"
+        raise ValueError(
+            f"not a readable file ({reason}), the key JSON or the key JSON in base64; {KEY_FIX}"
+        ) from None
+
+
+def _parse(text: str, what: str) -> dict[str, Any]:
+    try:
+        # strict=False: a key JSON pasted into a TOML "..." string has real newlines in it.
+        info = json.loads(text, strict=False)
+    except json.JSONDecodeError as exc:
+        where = f"line {exc.lineno} column {exc.colno}"
+        raise ValueError(f"{what} is not valid JSON ({where}); {KEY_FIX}") from None
     if not isinstance(info, dict) or info.get("type") != "service_account":
         raise ValueError(
-            'the key is not a service-account key (its "type" must be service_account)'
+            f'{what} is not a service-account key JSON (its "type" must be service_account); '
+            "create a key for a service account in the Cloud console"
         )
     missing = [name for name in KEY_FIELDS if not info.get(name)]
     if missing:
-        raise ValueError(f"the service-account key lacks {', '.join(missing)}")
+        raise ValueError(f"{what} lacks {', '.join(missing)}; download the key again")
     return info
 
 

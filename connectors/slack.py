@@ -24,6 +24,7 @@ import structlog
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from connectors.edge import HttpEdge, chunks, deliver_in_parts, lead_ids_of, newest_revisions
+from leadsync.abc import ConnectorBase
 from leadsync.errors import AuthError
 from leadsync.models import DeliveryResult, ScoredLead
 
@@ -115,7 +116,7 @@ def alert_message(part: Sequence[ScoredLead], sheet_url: str) -> dict[str, Any]:
     return {"text": f"{heading}: {summary}", "blocks": blocks}
 
 
-class SlackConnector:
+class SlackConnector(ConnectorBase):
     """Posts MQL alerts to a Slack incoming webhook, once per lead."""
 
     def __init__(self, name: str, settings: Settings):

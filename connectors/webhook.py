@@ -1,10 +1,13 @@
 """Destination type `webhook`: a signed JSON POST per lead (or per batch) to any URL.
 
-Requests are signed the Standard Webhooks way, so any CRM, n8n flow or small
-service can check them with an off-the-shelf library: `webhook-id`,
-`webhook-timestamp` (unix seconds) and `webhook-signature` =
-`v1,<base64 HMAC-SHA256 of "{id}.{timestamp}.{body}">`, keyed by the base64
-bytes after `whsec_` in the secret. The id is stable per lead and revision
+Requests are signed with `standardwebhooks`, the Standard Webhooks reference
+library, so a receiver that verifies with it (or with its ports to other
+languages) agrees with us by construction: `webhook-id`, `webhook-timestamp`
+(unix seconds) and `webhook-signature` = `v1,<base64 HMAC-SHA256 of
+"{id}.{timestamp}.{body}">`, keyed by the base64 bytes after `whsec_` in the
+secret. The library decodes any secret leniently (it drops characters that are
+not base64), so the config is checked first: a secret it would misread is
+refused with the fix. The id is stable per lead and revision
 (`lead_<lead id>_r<revision>`), so a receiver drops a redelivery by id and
 updates its record when a new revision comes; in batch mode each lead in the
 body carries that id too. 5xx, 408, 429 and timeouts are retried; any other
@@ -16,17 +19,19 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import hmac
 import json
 import re
 import time
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import structlog
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from standardwebhooks import Webhook
 
 from connectors.edge import HttpEdge, chunks, deliver_in_parts, lead_ids_of, newest_revisions
+from leadsync.abc import ConnectorBase
 from leadsync.models import LEAD_ATTRIBUTES, DeliveryResult, ScoredLead
 
 log = structlog.get_logger(__name__)
@@ -41,7 +46,8 @@ _SAFE_ID = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
 class Settings(BaseModel):
     """The `[[destinations]]` keys of a `type = "webhook"` destination."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # A refused secret is still a secret: pydantic must not print the input.
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
     url: str
     secret: SecretStr
@@ -58,30 +64,42 @@ class Settings(BaseModel):
     @field_validator("secret")
     @classmethod
     def _whsec(cls, value: SecretStr) -> SecretStr:
-        signing_key(value.get_secret_value())
+        check_secret(value.get_secret_value())
         return value
 
 
-def signing_key(secret: str) -> bytes:
-    """The HMAC key of a `whsec_...` secret: the base64 bytes after the prefix."""
+def check_secret(secret: str) -> None:
+    """ValueError unless `secret` is `whsec_` + base64 (padded or not) of 16 bytes or more."""
     if not secret.startswith(SECRET_PREFIX):
         raise ValueError("must start with whsec_ followed by base64 (Standard Webhooks)")
+    encoded = secret.removeprefix(SECRET_PREFIX)
     try:
-        key = base64.b64decode(secret.removeprefix(SECRET_PREFIX), validate=True)
-    except binascii.Error as exc:
-        raise ValueError("the part after whsec_ must be base64") from exc
+        # Strict here because the library is not: it would sign with a key the receiver's
+        # library (Go, JS, ...) decodes differently, and every request would be refused.
+        key = base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True)
+    except binascii.Error:
+        raise ValueError("the part after whsec_ must be base64 (A-Z, a-z, 0-9, + and /)") from None
     if len(key) < 16:
         raise ValueError(
             "must hold at least 16 random bytes, e.g. whsec_ + `openssl rand -base64 32`"
         )
-    return key
 
 
-def sign(key: bytes, message_id: str, timestamp: int, body: bytes) -> str:
-    """The `webhook-signature` value for one request."""
-    signed = f"{message_id}.{timestamp}.".encode() + body
-    digest = hmac.new(key, signed, hashlib.sha256).digest()
-    return "v1," + base64.b64encode(digest).decode()
+def signer(secret: str) -> Webhook:
+    """The reference library's signer for a checked `whsec_...` secret."""
+    check_secret(secret)
+    return Webhook(secret)
+
+
+def signed_headers(signer: Webhook, webhook_id: str, timestamp: int, body: bytes) -> dict[str, str]:
+    """The three Standard Webhooks headers of one request with this body."""
+    when = datetime.fromtimestamp(timestamp, UTC)
+    return {
+        "webhook-id": webhook_id,
+        "webhook-timestamp": str(timestamp),
+        # The library signs text and encodes it as UTF-8: our body is UTF-8 JSON.
+        "webhook-signature": signer.sign(webhook_id, when, body.decode()),
+    }
 
 
 def message_id(scored: ScoredLead) -> str:
@@ -121,13 +139,13 @@ def build(name: str, settings: Settings) -> WebhookConnector:
     return WebhookConnector(name, settings)
 
 
-class WebhookConnector:
+class WebhookConnector(ConnectorBase):
     """POSTs signed lead documents to one URL."""
 
     def __init__(self, name: str, settings: Settings):
         self.name = name
         self.settings = settings
-        self._key = signing_key(settings.secret.get_secret_value())
+        self._signer = signer(settings.secret.get_secret_value())
         fix = "the receiver refused our signature or credentials; check the secret on both sides"
         self._edge = HttpEdge("webhook", name, timeout=settings.timeout, auth_fix=fix)
 
@@ -152,9 +170,7 @@ class WebhookConnector:
         timestamp = int(time.time())  # fresh on every attempt, as the spec asks
         headers = {
             "Content-Type": "application/json",
-            "webhook-id": webhook_id,
-            "webhook-timestamp": str(timestamp),
-            "webhook-signature": sign(self._key, webhook_id, timestamp, body),
+            **signed_headers(self._signer, webhook_id, timestamp, body),
         }
         response = self._edge.send("POST", self.settings.url, data=body, headers=headers)
         if not 200 <= response.status_code < 300:

@@ -304,10 +304,11 @@ class Connector(Protocol):
     `deliver` upserts by lead id: a lead the destination has already seen is
     updated in place (score, mql, score_reasons), never added twice. Per-lead
     failures come back as `DeliveryResult.error`; failures of the whole call
-    are raised as `AuthError`, `RateLimited` or `TransientError`. A connector
-    that paces its own requests may also define `ready_in() -> float` (seconds
-    until it could deliver without waiting); the runner waits that out before
-    it claims a batch, so the batch holds every lead that arrived meanwhile.
+    are raised as `AuthError`, `RateLimited` or `TransientError`. This is all
+    the runner, the daemon and `leadsync check` call; `ConnectorBase` gives
+    the defaults of `check_ready`, `ready_in` and `close` to a connector that
+    prepares, paces and holds nothing.
+    `leadsync.testing` ships the contract suite a connector proves itself with.
     """
 
     name: str
@@ -316,6 +317,47 @@ class Connector(Protocol):
         """Checks access and prepares the destination (header row, properties)."""
         ...
 
+    def check_ready(self) -> list[str]:
+        """Checks access like `ensure_ready` but changes nothing (`leadsync check`).
+
+        Raises what would stop delivery; returns notes on what `ensure_ready` would
+        still create (an empty list: nothing).
+        """
+        ...
+
     def deliver(self, batch: Sequence[ScoredLead]) -> list[DeliveryResult]:
         """Upserts every lead of the batch; returns one result per lead."""
         ...
+
+    def ready_in(self) -> float:
+        """Seconds until it could deliver without waiting on its own request budget (0: now).
+
+        The runner waits that out *before* it claims a batch, so the batch holds every
+        lead that arrived meanwhile.
+        """
+        ...
+
+    def close(self) -> None:
+        """Releases sessions and connections; the daemon calls it once when it stops."""
+        ...
+
+
+class ConnectorBase:
+    """Defaults for a connector that prepares nothing, paces nothing and holds nothing.
+
+    Subclass it and write `ensure_ready` and `deliver` (and set `name`); override
+    `check_ready` when `ensure_ready` creates something, `ready_in` when the destination
+    has a request budget to wait for, `close` when the connector keeps a session.
+    """
+
+    name: str
+
+    def check_ready(self) -> list[str]:
+        """Nothing to prepare, so nothing to report."""
+        return []
+
+    def ready_in(self) -> float:
+        return 0.0
+
+    def close(self) -> None:
+        """Nothing to release."""

@@ -1,4 +1,4 @@
-"""The `leadsync` command line: run, demo, check, backfill, forms, status, replay, score, calibrate.
+"""The `leadsync` command line: run (the daemon), healthcheck, and the one-shot commands.
 
 Each command is a thin shell: it loads the config (every problem printed with
 its key path and fix, exit code 2), calls the module that does the work, and
@@ -15,7 +15,6 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from leadsync import logs
@@ -23,7 +22,12 @@ from leadsync.config import DEFAULT_CONFIG_PATH, Settings, load_config, parse_du
 from leadsync.errors import ConfigError, LeadsyncError
 from leadsync.models import utcnow
 
-app = typer.Typer(help="Every Facebook lead, once, fast, explained.", no_args_is_help=True)
+# Tracebacks never show locals: a frame's variables can hold a token, a key or a lead's email.
+app = typer.Typer(
+    help="Every Facebook lead, once, fast, explained.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
 # Piped into grep or a log, rich would cut tables at 80 columns: keep whole ids and errors.
 PIPE_WIDTH = 200
 console = Console(width=None if sys.stdout.isatty() else PIPE_WIDTH)
@@ -44,12 +48,14 @@ def _settings(path: Path, log_format: str | None = None) -> Settings:
         for problem in exc.problems:
             errors.print(f"  {problem}", markup=False, highlight=False)
         raise typer.Exit(2) from None
+    from leadsync.store.waiting import url_password
+
     fb = settings.facebook
     secrets = [fb.access_token, fb.app_secret, fb.verify_token, settings.server.events_token]
     logs.configure(
         log_format or settings.logging.format,
         settings.logging.level,
-        [s.get_secret_value() for s in secrets],
+        [*(s.get_secret_value() for s in secrets), url_password(settings.store.url)],
     )
     return settings
 
@@ -69,6 +75,17 @@ def run(config: ConfigOption = Path(DEFAULT_CONFIG_PATH), log_format: LogFormat 
 
     settings = _settings(config, log_format or None)
     asyncio.run(Daemon(settings, config_path=config).run_until_signalled())
+
+
+@app.command()
+def healthcheck(config: ConfigOption = Path(DEFAULT_CONFIG_PATH)) -> None:
+    """Ask the running daemon's /healthz on the configured port: exit 0 when healthy."""
+    from leadsync.healthcheck import probe
+
+    settings = _settings(config, "console")
+    result = probe(settings.server)
+    console.print(result.message, markup=False, highlight=False)
+    raise typer.Exit(0 if result.ok else 1)
 
 
 @app.command()
@@ -101,36 +118,57 @@ def check(config: ConfigOption = Path(DEFAULT_CONFIG_PATH)) -> None:
 def backfill(
     since: Annotated[str, typer.Option(help="How far back, e.g. 30d.")] = "30d",
     form: Annotated[str | None, typer.Option(help="Only this form id.")] = None,
+    include_archived: Annotated[
+        bool, typer.Option("--include-archived", help="Read archived forms too.")
+    ] = False,
     config: ConfigOption = Path(DEFAULT_CONFIG_PATH),
 ) -> None:
-    """Read past leads of every form (or one) into the store; the daemon delivers them."""
+    """Read past leads into the store (resumable, waits out throttling); the daemon sends them."""
     from leadsync.daemon import graph_client
-    from leadsync.ingest.poller import Poller, PollReport
+    from leadsync.ingest.backfill_cli import backfill_command
 
     settings = _settings(config, "console")
     start = utcnow() - parse_duration(since)
     store = _store(settings)
-    poller = Poller(store, graph_client(settings))
-    report = PollReport()
-    columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
-    with Progress(*columns, console=console) as progress:
-        for page in settings.facebook.pages:
-            for f in poller.discover(page.id, page.forms):
-                if form and f.id != form:
-                    continue
-                task = progress.add_task(f"form {f.id} {f.name}", total=None)
+    try:
+        code = backfill_command(
+            console,
+            errors,
+            settings,
+            store,
+            graph_client(settings),
+            since=start,
+            only_form=form,
+            include_archived=include_archived,
+        )
+    finally:
+        store.close()
+    raise typer.Exit(code)
 
-                def seen(_form: str, count: int, task: int = task) -> None:
-                    progress.update(task, description=f"form {_form}: {count} leads read")
 
-                poller.poll_form(f, since=start, report=report, progress=seen)
-    store.close()
-    console.print(
-        f"{report.leads_seen} leads read, {report.leads_new} new, from {report.forms} forms"
-    )
-    for where, error in report.errors.items():
-        errors.print(f"{where}: {error}", markup=False)
-    raise typer.Exit(1 if report.errors else 0)
+@app.command()
+def pages(config: ConfigOption = Path(DEFAULT_CONFIG_PATH)) -> None:
+    """Pages the token manages, with their leadgen webhook subscription."""
+    from leadsync.daemon import graph_client
+    from leadsync.facebook.pages_cli import pages_command
+
+    settings = _settings(config, "console")
+    raise typer.Exit(pages_command(console, errors, settings, graph_client(settings)))
+
+
+@app.command()
+def subscribe(
+    page_ids: Annotated[list[str] | None, typer.Argument(help="Page ids.")] = None,
+    every: Annotated[bool, typer.Option("--all", help="Every page the token manages.")] = False,
+    config: ConfigOption = Path(DEFAULT_CONFIG_PATH),
+) -> None:
+    """Subscribe the app to pages' leadgen webhooks (with each page's own token)."""
+    from leadsync.daemon import graph_client
+    from leadsync.facebook.pages_cli import subscribe_command
+
+    settings = _settings(config, "console")
+    code = subscribe_command(console, errors, graph_client(settings), page_ids or [], every)
+    raise typer.Exit(code)
 
 
 @app.command()
@@ -221,14 +259,21 @@ def replay(
     console.print(f"{count} dead-lettered deliveries queued again")
 
 
+SCORE_OUTPUT_HELP = (
+    "Where to write the scored CSV (default FILE.scored.csv). A cell starting with = + - @, "
+    "a tab, CR or LF gets a leading ' so a spreadsheet opens it as text, never as a formula "
+    "a lead typed (OWASP CSV injection); scoring the file again reads it without the quote."
+)
+
+
 @app.command()
 def score(
     file: Annotated[Path, typer.Argument(help="CSV of answers, one lead per row.")],
-    output: Annotated[Path | None, typer.Option("-o", "--output")] = None,
+    output: Annotated[Path | None, typer.Option("-o", "--output", help=SCORE_OUTPUT_HELP)] = None,
     config: ConfigOption = Path(DEFAULT_CONFIG_PATH),
 ) -> None:
     """Score a CSV offline: adds score, mql and score_reasons columns."""
-    from leadsync.scoring.cli import score_command
+    from leadsync.calibration.cli import score_command
 
     raise typer.Exit(score_command(console, file, output, config))
 
@@ -240,7 +285,7 @@ def calibrate(
     config: ConfigOption = Path(DEFAULT_CONFIG_PATH),
 ) -> None:
     """Conversion by score band, lift per rule and a suggested threshold, from outcomes."""
-    from leadsync.scoring.cli import calibrate_command
+    from leadsync.calibration.cli import calibrate_command
 
     raise typer.Exit(calibrate_command(console, file, html, config))
 

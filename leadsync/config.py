@@ -72,6 +72,11 @@ class ServerSettings(Section):
     host: str = "0.0.0.0"  # noqa: S104 - a daemon that receives webhooks listens on all interfaces
     port: int = Field(8080, ge=0, le=65535)
     events_token: SecretStr = SecretStr("")
+    # Guards the status page and /metrics when set (server/admin.py); empty: open.
+    admin_token: SecretStr = SecretStr("")
+    # When set, the status page and /metrics listen here only, not on the public port.
+    admin_host: str = "127.0.0.1"
+    admin_port: int | None = Field(None, ge=0, le=65535)
 
 
 class StoreSettings(Section):

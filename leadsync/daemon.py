@@ -6,7 +6,9 @@ before it, so a lead goes from webhook to sheet in well under a second, and
 each stage also runs on a timer, so work left by a crash is picked up. The
 poller and the daily decay run on APScheduler. SIGTERM stops taking webhooks
 (503, Meta retries), lets the batches in hand finish within the grace period
-and exits; SIGHUP re-reads the config, for a rotated token.
+and exits; SIGHUP re-reads the config and applies what it safely can
+(`leadsync/reload.py`). The HTTP server starts first: a store that cannot be
+opened yet is waited for (`leadsync/store/waiting.py`) while `/healthz` says why.
 """
 
 from __future__ import annotations
@@ -21,30 +23,31 @@ from datetime import timedelta
 from pathlib import Path
 
 import structlog
-from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 import connectors
-from leadsync import logs
 from leadsync.abc import Store
-from leadsync.config import Settings, load_config
+from leadsync.config import Settings
 from leadsync.constants import OUTBOX_CLAIM_LEASE, SHUTDOWN_GRACE_SECONDS
-from leadsync.errors import AuthError, ConfigError, RateLimited
+from leadsync.errors import AuthError, RateLimited
 from leadsync.facebook.graph import GraphClient
-from leadsync.health import HealthReport, assess
+from leadsync.health import HealthReport, assess, store_unavailable
 from leadsync.ingest.fetch import LeadFetcher
 from leadsync.ingest.group_commit import GroupCommitter
 from leadsync.ingest.poller import Poller, PollReport
-from leadsync.jobs import Job
+from leadsync.ingest.scope import PageScope
+from leadsync.jobs import Job, ScheduledRuns
 from leadsync.leases import LeaseKeeper, new_owner
 from leadsync.metrics import Metrics
-from leadsync.models import ScoredLead, ServiceStatus, utcnow
+from leadsync.models import DestinationStats, ScoredLead, ServiceStatus, utcnow
 from leadsync.outbox.enqueue import Enqueuer
 from leadsync.outbox.runner import DeliveryWorker
+from leadsync.reload import Reloader, ReloadPlan
 from leadsync.scoring.engine import Scorer
-from leadsync.server.app import build_app
+from leadsync.server.app import Servers, serve
 from leadsync.server.context import ServerContext
-from leadsync.store import open_store
+from leadsync.server.limits import HttpLimits
+from leadsync.store.waiting import PendingStore
 
 log = structlog.get_logger(__name__)
 
@@ -74,27 +77,31 @@ class Daemon:
     """One running leadsync: HTTP server, jobs and scheduler over one store."""
 
     def __init__(
-        self, settings: Settings, *, config_path: Path | None = None, store: Store | None = None
+        self,
+        settings: Settings,
+        *,
+        config_path: Path | None = None,
+        store: Store | None = None,
+        http_limits: HttpLimits | None = None,
     ):
         self.settings = settings
         self.config_path = config_path
         self.owner = new_owner()
-        self.store = store or open_store(settings.store.url)
-        self.store.migrate()
+        # The HTTP server starts before the store opens: a database still booting is waited for.
+        self.store: Store = store if store is not None else PendingStore(settings.store.url)
+        if store is not None:
+            store.migrate()
         self.leases = LeaseKeeper(self.store, self.owner)
         self.graph = graph_client(settings)
-        self.metrics = Metrics(self.store.destination_stats)
+        self.metrics = Metrics(self._destination_stats)
         self.enqueuer = Enqueuer(self.store, Scorer(settings.scoring), settings.destinations)
-        self.fetcher = LeadFetcher(self.store, self.graph)
+        self.fetcher = LeadFetcher(self.store, self.graph, PageScope.of(settings.facebook.pages))
         self.poller = Poller(self.store, self.graph)
         self.committer = GroupCommitter(self.store, on_committed=lambda _n: self.fetch_job.wake())
         self.workers = [self._worker(dest) for dest in settings.destinations]
         self.fetch_job = Job("fetch", self._fetch_step, linger_seconds=JOB_LINGER_SECONDS)
         self.score_job = Job("score", self._score_step, linger_seconds=JOB_LINGER_SECONDS)
-        self.delivery_jobs = [
-            Job(f"deliver:{w.name}", self._delivery_step(w), linger_seconds=JOB_LINGER_SECONDS)
-            for w in self.workers
-        ]
+        self.delivery_jobs = [self._delivery_job(w) for w in self.workers]
         self._rescore_ids: set[str] = set()
         self._rescore_lock = threading.Lock()
         self._facebook_ok: bool | None = None
@@ -108,37 +115,73 @@ class Daemon:
             events_stored=self._events_stored,
         )
         self.scheduler = AsyncIOScheduler(timezone="UTC")
-        self._runner: web.AppRunner | None = None
+        self.scheduled = ScheduledRuns()
+        self.http_limits = http_limits or HttpLimits()
+        self._servers: Servers | None = None
         self.port: int | None = None
+        self.admin_port: int | None = None
+        self._stopping = asyncio.Event()
+        self.reloader = Reloader(self)
+        self._waiting_for_store: asyncio.Task[None] | None = None
+        self.started = False
 
     # -- lifecycle ---------------------------------------------------------------
     async def start(self) -> None:
-        self._runner = web.AppRunner(build_app(self.context), access_log=None, handle_signals=False)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.settings.server.host, self.settings.server.port)
-        await site.start()
-        self.port = self._runner.addresses[0][1]
+        """Serves HTTP, then runs the pipeline once the store is open (at once when it can be)."""
+        self._servers = await serve(self.context, self.http_limits)
+        self.port = self._servers.public.port
+        self.admin_port = self._servers.admin.port if self._servers.admin else None
+        self.reloader.loop = asyncio.get_running_loop()
+        self.metrics.up.set(1)
+        pending = self._pending_store()
+        if pending is None or await pending.try_open():
+            await self._start_pipeline()
+        else:
+            self._waiting_for_store = asyncio.create_task(self._start_once_store_opens(pending))
+
+    async def _start_once_store_opens(self, pending: PendingStore) -> None:
+        opened = await pending.open_when_reachable(self._stopping)
+        if opened and not self._stopping.is_set():  # it may open just as a stop begins
+            await self._start_pipeline()
+
+    async def _start_pipeline(self) -> None:
         # A restart after a crash need not wait for the leases of the process it replaces.
         await asyncio.to_thread(self.leases.release_dead_predecessors)
         for job in (self.fetch_job, self.score_job, *self.delivery_jobs):
             job.start()
         self._schedule()
-        self.metrics.up.set(1)
+        self.started = True
         log.info("daemon.started", port=self.port, destinations=[w.name for w in self.workers])
+
+    def _pending_store(self) -> PendingStore | None:
+        """The store placeholder while the store has not opened yet."""
+        pending = self.store
+        return pending if isinstance(pending, PendingStore) and not pending.opened else None
 
     async def stop(self) -> None:
         """Graceful stop: refuse webhooks, finish the batches in hand, close the store."""
         self.context.accepting = False
+        self._stopping.set()
+        if self._waiting_for_store is not None:  # an attempt in hand ends within its timeout
+            await asyncio.wait({self._waiting_for_store}, timeout=SHUTDOWN_GRACE_SECONDS - 1)
+            self._waiting_for_store.cancel()
+        if self.scheduler.running:
+            self.scheduler.pause()  # no new poll or re-score; the ones in hand finish below
+        jobs = (self.fetch_job, self.score_job, *self.delivery_jobs)
+        await asyncio.gather(
+            *(job.stop(SHUTDOWN_GRACE_SECONDS - 1) for job in jobs),
+            self.scheduled.finish(SHUTDOWN_GRACE_SECONDS - 1),
+        )
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
-        jobs = (self.fetch_job, self.score_job, *self.delivery_jobs)
-        await asyncio.gather(*(job.stop(SHUTDOWN_GRACE_SECONDS - 1) for job in jobs))
-        if self._runner is not None:
-            await self._runner.cleanup()
+        if self._servers is not None:
+            await self._servers.close()
         # Handing the destinations back lets another replica deliver at once. Poll leases just
-        # expire: the scheduler does not wait for a poll in hand, which must stay the only one.
+        # expire: a poll still in hand after the grace period must stay the only one.
         for worker in self.workers:
-            self.leases.release(f"deliver:{worker.name}")
+            if self.started:
+                self.leases.release(f"deliver:{worker.name}")
+            worker.close()
         self.store.close()
         self.metrics.up.set(0)
         log.info("daemon.stopped")
@@ -146,39 +189,60 @@ class Daemon:
     async def run_until_signalled(self) -> None:
         """`leadsync run`: start, then serve until SIGTERM or SIGINT; SIGHUP reloads."""
         loop = asyncio.get_running_loop()
-        await self.start()
         stop = asyncio.Event()
+        # Before start: the server answers while the store opens, and a SIGTERM then is a stop.
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
+        self.reloader.loop = loop
         loop.add_signal_handler(signal.SIGHUP, self.reload)
+        await self.start()
         await stop.wait()
         log.info("daemon.stopping", grace_s=SHUTDOWN_GRACE_SECONDS)
         await asyncio.wait_for(self.stop(), timeout=SHUTDOWN_GRACE_SECONDS)
 
+    # -- reload (SIGHUP) ------------------------------------------------------------------
     def reload(self) -> None:
-        """Re-reads the config file and takes a rotated access token without a restart."""
-        if self.config_path is None:
-            return
-        try:
-            fresh = load_config(self.config_path)
-        except ConfigError as exc:
-            log.error("config.reload_failed", problems=[str(p) for p in exc.problems])
-            return
-        token = fresh.facebook.access_token.get_secret_value()
-        if token != self.settings.facebook.access_token.get_secret_value():
-            logs.REDACTOR.add_secrets([token])
-            self.graph.set_access_token(token)
-            self.settings = self.settings.model_copy(update={"facebook": fresh.facebook})
-            log.info("token.replaced")
-            self.fetch_job.wake()
+        """Re-reads the config file soon and applies what it can; safe from any thread."""
+        self.reloader.request()
 
-    def _schedule(self) -> None:
+    async def reload_config(self) -> ReloadPlan | None:
+        """Re-reads the config now; what the signal handler's reload ends up running."""
+        return await self.reloader.run()
+
+    async def replace_destinations(self, gone: set[str], made: set[str]) -> None:
+        """Stops the delivery of destinations `gone`, starts those `made` (by name)."""
+        pairs = list(zip(self.workers, self.delivery_jobs, strict=True))
+        stopping = [(w, j) for w, j in pairs if w.name in gone]
+        await asyncio.gather(*(job.stop(SHUTDOWN_GRACE_SECONDS - 1) for _, job in stopping))
+        for worker, _ in stopping:
+            if self.started:  # another replica may take it at once, as after a stop
+                await asyncio.to_thread(self.leases.release, f"deliver:{worker.name}")
+            await asyncio.to_thread(worker.close)
+        kept = [(w, j) for w, j in pairs if w.name not in gone]
+        for dest in self.settings.destinations:
+            if dest.name in made:
+                worker = self._worker(dest)
+                kept.append((worker, self._delivery_job(worker)))
+                if self.started:
+                    kept[-1][1].start()
+        # New lists, not edits: the score step iterates them from its thread.
+        self.workers = [w for w, _ in kept]
+        self.delivery_jobs = [j for _, j in kept]
+
+    def schedule_polls(self) -> None:
+        """One poll job per page (replacing any), each polled once at once."""
+        for job in self.scheduler.get_jobs():
+            if job.id.startswith("poll:"):
+                job.remove()
         interval = self.settings.facebook.poll_interval.total_seconds()
         for page in self.settings.facebook.pages:
             self.scheduler.add_job(
                 self._poll_page, "interval", seconds=interval, args=[page.id, page.forms],
                 id=f"poll:{page.id}", next_run_time=utcnow(), max_instances=1, coalesce=True,
             )  # fmt: skip
+
+    def _schedule(self) -> None:
+        self.schedule_polls()
         # Also once at start: an event acknowledged just before a crash (its re-scoring was only
         # in memory) still changes the row, a daemon restarted more often than daily still
         # decays, and changed rules re-score at once. Unchanged scores make no new revision.
@@ -212,6 +276,10 @@ class Daemon:
                 job.wake()
         return changed
 
+    def _delivery_job(self, worker: DeliveryWorker) -> Job:
+        step = self._delivery_step(worker)
+        return Job(f"deliver:{worker.name}", step, linger_seconds=JOB_LINGER_SECONDS)
+
     def _delivery_step(self, worker: DeliveryWorker):  # noqa: ANN202 - a closure for Job
         def step() -> int:
             with self.leases.hold(f"deliver:{worker.name}", DESTINATION_LEASE) as ours:
@@ -220,16 +288,17 @@ class Daemon:
         return step
 
     async def _poll_page(self, page_id: str, only: list[str] | None) -> None:
-        report = await asyncio.to_thread(self._poll_if_ours, page_id, only)
-        if report is None:
-            return
-        if report.leads_new:
-            self.metrics.leads_ingested.labels("poll").inc(report.leads_new)
-            self.score_job.wake()
-        if not report.errors:
-            await asyncio.to_thread(self._facebook_status, True, "token valid")
-        elif report.auth_failed:
-            self._facebook_ok = False
+        with self.scheduled.run(f"poll:{page_id}"):
+            report = await asyncio.to_thread(self._poll_if_ours, page_id, only)
+            if report is None:
+                return
+            if report.leads_new:
+                self.metrics.leads_ingested.labels("poll").inc(report.leads_new)
+                self.score_job.wake()
+            if not report.errors:
+                await asyncio.to_thread(self._facebook_status, True, "token valid")
+            elif report.auth_failed:
+                self._facebook_ok = False
 
     def _poll_if_ours(self, page_id: str, only: list[str] | None) -> PollReport | None:
         """Polls the page when this replica holds its lease (None otherwise); one poller a page."""
@@ -237,8 +306,8 @@ class Daemon:
         with self.leases.hold(f"poll:{page_id}", lease) as ours:
             if not ours:
                 return None
-            if self._facebook_ok is False:
-                self.reload()
+            if self._facebook_ok is False:  # a replaced token in the file is enough
+                self.reloader.run_from_thread(timeout=SHUTDOWN_GRACE_SECONDS)
             began = time.monotonic()
             with self._graph_counted():
                 report = self.poller.poll_page(page_id, only)
@@ -249,22 +318,26 @@ class Daemon:
         return report
 
     async def _rescore_all(self) -> None:
-        changed = await asyncio.to_thread(self.enqueuer.rescore_all)
-        if changed:
-            for job in self.delivery_jobs:
-                job.wake()
+        with self.scheduled.run("decay"):
+            if await asyncio.to_thread(self.enqueuer.rescore_all):
+                for job in self.delivery_jobs:
+                    job.wake()
 
     # -- helpers -------------------------------------------------------------------------
     def _worker(self, dest) -> DeliveryWorker:  # noqa: ANN001
-        module = connectors.load(dest.type)
         worker = DeliveryWorker(
-            self.store, dest.name, module.build(dest.name, dest.settings), owner=self.owner,
+            self.store, dest.name, connectors.build(dest.type, dest.name, dest.settings),
+            owner=self.owner,
             batch_size=self.settings.delivery.batch_size,
             dead_letter_after=self.settings.delivery.dead_letter_after,
         )  # fmt: skip
         worker.on_delivered = self._delivered
         worker.on_failed = self._delivery_failed
         return worker
+
+    def _destination_stats(self) -> list[DestinationStats]:
+        """Queue gauges for /metrics: none while the store has not opened (still a 200)."""
+        return [] if self._pending_store() else self.store.destination_stats()
 
     def _delivered(self, destination: str, batch: Sequence[ScoredLead]) -> None:
         now = utcnow()
@@ -300,6 +373,8 @@ class Daemon:
             (log.info if ok else log.error)("facebook.status", ok=ok, message=message)
 
     def health(self) -> HealthReport:
+        if pending := self._pending_store():
+            return store_unavailable(pending.problem)
         jobs = {j.name: j.alive for j in (self.fetch_job, self.score_job, *self.delivery_jobs)}
         return assess(
             self.store,

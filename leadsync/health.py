@@ -30,6 +30,11 @@ class HealthReport:
         return {"status": "ok" if self.ok else "unhealthy", "reasons": self.reasons}
 
 
+def store_unavailable(problem: str) -> HealthReport:
+    """The verdict while the daemon waits for its store to open (it serves nothing else yet)."""
+    return HealthReport(False, [f"store_unavailable: {problem}"])
+
+
 def assess(
     store: Store,
     *,

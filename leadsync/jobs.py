@@ -5,13 +5,15 @@ Each stage of the pipeline (fetch, score, deliver per destination) is a
 work, and otherwise sleeps until it is woken (new work committed upstream) or
 its idle interval passes. A step that raises is logged and retried after a
 pause; a job never dies of one bad round, and `alive` tells /healthz if it did.
+`ScheduledRuns` does the same for the scheduler's coroutines: a stop waits for
+the poll or re-score in hand instead of letting APScheduler cancel it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import structlog
 
@@ -85,3 +87,38 @@ class Job:
             await asyncio.wait_for(self._wake.wait(), timeout=seconds)
             return True
         return False
+
+
+class ScheduledRuns:
+    """The scheduler's coroutine runs in hand, so that a stop lets them finish first.
+
+    APScheduler's shutdown cancels a coroutine job still running and logs that as the
+    job's error, a `CancelledError` traceback on every routine stop. One still running
+    after the grace period is cancelled all the same; that is the stop we asked for, so
+    it is a warning, not an error.
+    """
+
+    def __init__(self) -> None:
+        self.stopping = False
+        self._in_hand: set[asyncio.Task[object]] = set()
+
+    @contextlib.contextmanager
+    def run(self, name: str) -> Iterator[None]:
+        """Wraps the body of a scheduled coroutine."""
+        task = asyncio.current_task()
+        assert task is not None
+        self._in_hand.add(task)
+        try:
+            yield
+        except asyncio.CancelledError:
+            if not self.stopping:
+                raise
+            log.warning("scheduled.abandoned_at_stop", job=name)
+        finally:
+            self._in_hand.discard(task)
+
+    async def finish(self, timeout: float) -> None:
+        """Stops taking note of new runs' cancellation as errors; waits for those in hand."""
+        self.stopping = True
+        if self._in_hand:
+            await asyncio.wait(set(self._in_hand), timeout=timeout)

@@ -119,8 +119,13 @@ def configure(fmt: str = "auto", level: str = "info", secrets: Iterable[str] = (
             processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
         )
     )
+    logging.getLogger().handlers[:] = [handler]
+    set_level(level)
+
+
+def set_level(level: str) -> None:
+    """Sets the level of every log (at start, and again when SIGHUP brings a new one)."""
     root = logging.getLogger()
-    root.handlers[:] = [handler]
     root.setLevel(level.upper())
     # Request URLs carry tokens; these libraries log them at debug level.
     for noisy in ("urllib3", "aiohttp.access", "apscheduler"):

@@ -30,6 +30,11 @@ class Metrics:
         self.notifications = Counter(
             "leadsync_webhook_notifications", "Webhook notifications committed", registry=r
         )
+        self.notifications_ignored = Counter(
+            "leadsync_webhook_notifications_ignored",
+            "Webhook notifications of pages or forms not in [[facebook.pages]], acknowledged",
+            registry=r,
+        )
         self.webhooks_rejected = Counter(
             "leadsync_webhooks_rejected",
             "Webhook requests rejected, by reason",

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from leadsync.constants import GRAPH_ID_MAX_DIGITS
+
 Source = Literal["webhook", "poll", "backfill"]
 
 
@@ -33,6 +35,19 @@ def parse_time(value: str | int | float | datetime | None) -> datetime | None:
         return datetime.fromtimestamp(int(value), UTC)
     parsed = datetime.fromisoformat(str(value))
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def is_graph_id(value: object) -> bool:
+    """A Graph id as text: 1 to GRAPH_ID_MAX_DIGITS ASCII digits.
+
+    `str.isdigit()` alone takes "²³" and "١٢٣٤"; those are not ids.
+    """
+    return (
+        isinstance(value, str)
+        and 0 < len(value) <= GRAPH_ID_MAX_DIGITS
+        and value.isascii()
+        and value.isdigit()
+    )
 
 
 @dataclass(frozen=True, slots=True)

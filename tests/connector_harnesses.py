@@ -1,17 +1,14 @@
-"""Harnesses that put each connector in front of its emulator, for the connector contract suite.
+"""Harnesses that put each built-in connector in front of its emulator, for the contract suite.
 
-A harness starts its destination's emulator (a context manager), builds the
-connector pointed at it, reads back what the destination holds for a lead id
-(`Held`), counts the destination's write requests and injects faults by name.
-`tests/test_connector_contract.py` runs every test against every harness in
-`HARNESSES`; adding a destination type means adding one class here (a Google
-Sheets harness: start the Sheets emulator, `held` = rows whose lead_id
-matches, `delivery_requests` = values write requests, faults from the
-emulator's 401/429/500 and a stall).
-
-`Courier` stands in for the delivery runner where the suite needs its memory:
-it hands each connector back, as `ScoredLead.external_id`, what the connector
-answered last time for a lead (the runner reads it from the store).
+Each subclasses `leadsync.testing.Harness` (the same base a third-party connector's
+harness uses): it starts its destination's emulator, builds the connector pointed at
+it, reads back what the destination holds for a lead id (`Held`), counts the
+destination's write requests and injects faults by name. `tests/test_connector_contract.py`
+runs the shipped suite (`leadsync.testing.ConnectorContract`) against every harness in
+`HARNESSES`; adding a destination type means adding one class here (a Google Sheets
+harness: start the Sheets emulator, `held` = rows whose lead_id matches,
+`delivery_requests` = values write requests, faults from the emulator's 401/429/500
+and a stall). The lead makers are re-exported for the connectors' own tests.
 """
 
 from __future__ import annotations
@@ -19,133 +16,31 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import Any
 
 from connectors import google_sheets, hubspot, slack, webhook
-from leadsync.abc import Connector
 from leadsync.emulators.hubspot import HubSpotEmulator
 from leadsync.emulators.receivers import SlackReceiver, WebhookReceiver
 from leadsync.emulators.sheets import SheetsEmulator
-from leadsync.models import DeliveryResult, Lead, Reason, Score, ScoredLead
+from leadsync.testing import FAULTS, Courier, Harness, Held, make_lead, scored
+from leadsync.testing.harness import STALL_SECONDS
 
-# Faults every harness can inject, by name; the contract says which error kind each becomes.
-FAULTS = ("auth", "rate_limit", "server_error", "timeout", "rejected")
-# A connector built for the "timeout" fault gives up after this; the emulator stalls longer.
-SHORT_TIMEOUT = 0.5
-STALL_SECONDS = 2.0
+__all__ = ["FAULTS", "HARNESSES", "Courier", "Harness", "Held", "make_lead", "scored"]
 
 
-@dataclass
-class Courier:
-    """The delivery runner's memory for one destination: the last external_id per lead."""
+class EmulatorHarness(Harness):
+    """A harness whose destination is one of leadsync's emulators, started in a thread."""
 
-    connector: Connector
-    receipts: dict[str, str] = field(default_factory=dict)
-
-    def deliver(self, batch: Sequence[ScoredLead]) -> list[DeliveryResult]:
-        routed = [replace(s, external_id=self.receipts.get(s.lead.id, "")) for s in batch]
-        results = self.connector.deliver(routed)
-        for result in results:
-            if result.ok:
-                self.receipts[result.lead_id] = result.external_id
-        return results
-
-
-@dataclass(frozen=True)
-class Held:
-    """What a destination keeps for one lead, as the people using it see it."""
-
-    copies: int  # records, rows or messages for the lead (after the receiver's own dedup)
-    score: int | None = None
-    mql: bool | None = None
-
-
-def make_lead(number: int, *, email: bool = True, tag: str = "") -> Lead:
-    """A lead with recognisable personal data, so log tests can look for it."""
-    answers = {
-        "full_name": (f"Zelda Quartermain{number}",),
-        "phone_number": (f"+1555010{number:04d}",),
-        "company_name": ("Quartermain Widgets",),
-        "job_title": ("VP Sales",),
-    }
-    if email:
-        answers["email"] = (f"zelda.quartermain{number}{tag}@example-leads.test",)
-    return Lead(
-        id=f"{tag}9000{number:05d}",
-        created_time=datetime(2026, 11, 20, 10, 0, number % 60, tzinfo=UTC),
-        page_id="1111",
-        form_id="2222",
-        form_name="Demo request",
-        campaign_name="Autumn launch",
-        answers=answers,
-    )
-
-
-def scored(lead: Lead, points: int, *, revision: int = 1, threshold: int = 60) -> ScoredLead:
-    reasons = (Reason("VP title", 20, "demographic"), Reason("Demo request", points - 20, "intent"))
-    score = Score(points, points >= threshold, reasons, fit=20, engagement=points - 20)
-    return ScoredLead(lead, score, revision)
-
-
-def personal_data(leads: Sequence[Lead]) -> list[str]:
-    """Every answer value of `leads` (names, emails, phones, companies)."""
-    return [v for lead in leads for values in lead.answers.values() for v in values]
-
-
-class Harness:
-    """One connector type in front of its emulator; subclasses fill in the details."""
-
-    id: ClassVar[str]
-    updates_in_place: ClassVar[bool] = True  # False: it announces once and never edits
-    only_mql: ClassVar[bool] = False  # True: it holds nothing for a lead that is no MQL
-    expected_wait: ClassVar[float]  # the retry_after the "rate_limit" fault must produce
-    faults: ClassVar[tuple[str, ...]] = FAULTS  # the faults it can inject
-
-    def __init__(self) -> None:
-        self._connectors: list[Any] = []
-
-    def __enter__(self) -> Harness:
-        self.emulator.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        for connector in self._connectors:
-            close = getattr(connector, "close", None)  # not part of the Connector protocol
-            if close is not None:
-                close()
-        self.emulator.stop()
-
-    def connector(self, **overrides: Any) -> Connector:
-        built = self.build(**overrides)
-        self._connectors.append(built)
-        return built
-
-    # -- per destination ------------------------------------------------------------
     emulator: Any
 
-    def build(self, **overrides: Any) -> Any:
-        raise NotImplementedError
+    def start(self) -> None:
+        self.emulator.start()
 
-    def held(self, lead_id: str) -> Held:
-        raise NotImplementedError
-
-    def delivery_requests(self) -> int:
-        raise NotImplementedError
-
-    def expected_requests(self, leads: int) -> int:
-        raise NotImplementedError
-
-    def inject(self, fault: str) -> None:
-        raise NotImplementedError
-
-    def secrets(self) -> list[str]:
-        raise NotImplementedError
+    def stop(self) -> None:
+        self.emulator.stop()
 
 
-class HubSpotHarness(Harness):
+class HubSpotHarness(EmulatorHarness):
     id = "hubspot"
     expected_wait = 10.0  # no Retry-After: the 10-second window of X-HubSpot-RateLimit-*
 
@@ -187,7 +82,7 @@ class HubSpotHarness(Harness):
         return [self.emulator.token]
 
 
-class WebhookHarness(Harness):
+class WebhookHarness(EmulatorHarness):
     id = "webhook"
     expected_wait = 7.0
     batch = False
@@ -235,7 +130,7 @@ class BatchWebhookHarness(WebhookHarness):
     batch = True
 
 
-class SlackHarness(Harness):
+class SlackHarness(EmulatorHarness):
     id = "slack"
     updates_in_place = False
     only_mql = True
@@ -279,7 +174,7 @@ class SlackHarness(Harness):
         return [self.emulator.token]
 
 
-class SheetsHarness(Harness):
+class SheetsHarness(EmulatorHarness):
     """Google Sheets (connectors/google_sheets.py, its owner's emulator), through its public API."""
 
     id = "google_sheets"
@@ -290,12 +185,11 @@ class SheetsHarness(Harness):
         super().__init__()
         self.emulator = SheetsEmulator()
 
-    def __enter__(self) -> Harness:
-        super().__enter__()
+    def start(self) -> None:
+        super().start()
         self.key = self.emulator.service_account()
         account = self.key["client_email"]
         self.book = self.emulator.create_spreadsheet(worksheets=("Leads",), shared_with=[account])
-        return self
 
     def build(self, **overrides: Any) -> Any:
         # The read timeout is a constructor argument, not a config key (the keys are fixed).

@@ -87,6 +87,10 @@ class DaemonThread:
     def _call(self, coro: Any) -> Any:
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout=30)
 
+    def run(self, coro: Any) -> Any:
+        """Runs a coroutine on the daemon's loop (as its signal handlers do); returns its result."""
+        return self._call(coro)
+
     @property
     def url(self) -> str:
         assert self.daemon is not None

@@ -77,7 +77,9 @@ def test_check_names_each_problem_with_its_fix(graph, sheets, tmp_path):
     result = runner.invoke(app, ["check", "-c", config])
     assert result.exit_code == 1
     lines = [line for line in result.output.splitlines() if line.startswith("FAIL")]
-    assert any("not subscribed to leadgen" in line and "subscribed_apps" in line for line in lines)
+    assert any(
+        "not subscribed to leadgen" in line and "leadsync subscribe 111" in line for line in lines
+    )
     assert any("no active lead forms" in line for line in lines)
     assert any("destination sheet" in line and "leadsync@" in line for line in lines)
 
@@ -111,7 +113,7 @@ def test_backfill_then_forms_show_what_was_read(graph, tmp_path):
     assert result.exit_code == 0, result.output
     assert "30 leads read, 30 new" in result.output
     again = runner.invoke(app, ["backfill", "--since", "30d", "-c", config])
-    assert "30 leads read, 0 new" in again.output
+    assert "0 leads read, 0 new" in again.output  # history already read: only topped up
     forms = runner.invoke(app, ["forms", "-c", config])
     assert form_id in forms.output and "Demo" in forms.output
 

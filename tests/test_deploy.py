@@ -14,6 +14,9 @@ import re
 import tomllib
 from pathlib import Path
 
+from typer.main import get_command
+
+from leadsync.cli import app
 from leadsync.config import parse_config
 from leadsync.constants import SHUTDOWN_GRACE_SECONDS
 from leadsync.emulators.sheets import SheetsEmulator
@@ -84,3 +87,16 @@ def test_grace_periods_give_leadsync_its_shutdown_time():
     assert compose_grace is not None and kubernetes_grace is not None
     assert int(compose_grace[1]) >= SHUTDOWN_GRACE_SECONDS + 5
     assert int(kubernetes_grace[1]) >= SHUTDOWN_GRACE_SECONDS + 5
+
+
+def test_the_docker_healthcheck_asks_the_configured_port():
+    """The HEALTHCHECK runs `leadsync healthcheck`, which reads [server] port from the config."""
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    check = re.search(r"^HEALTHCHECK (.+?)\n(?=\S|\n)", dockerfile, flags=re.M | re.S)
+    assert check is not None
+    command = check[1].split("CMD", 1)[1]
+    assert json.loads(command) == ["leadsync", "healthcheck"]
+    assert not re.search(r"\b\d{4,5}\b", command), "no port written into the probe"
+    assert "healthcheck" in [c.name for c in get_command(app).commands.values()]  # type: ignore[attr-defined]
+    env = re.search(r"LEADSYNC_CONFIG=(\S+)", dockerfile)
+    assert env is not None and env[1] == "/etc/leadsync/leadsync.toml"

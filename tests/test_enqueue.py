@@ -13,7 +13,9 @@ from leadsync.outbox.enqueue import RULES_VERSION_KEY, Enqueuer, destinations_fo
 from leadsync.scoring.engine import Scorer
 from leadsync.scoring.settings import ScoringSettings
 
-NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
+# Relative to today: scoring a new lead reads the wall clock, and a fixed date would age
+# the lead into the 90-day inactivity rule as the calendar moves.
+NOW = datetime.now(UTC).replace(microsecond=0)
 SHEET = DestinationSettings(name="sheet", type="google_sheets")
 ALERTS = DestinationSettings(name="alerts", type="slack", only_mql=True)
 ONE_FORM = DestinationSettings(name="one-form", type="webhook", forms=["f2"])

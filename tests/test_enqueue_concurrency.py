@@ -20,7 +20,9 @@ from leadsync.scoring.engine import Scorer
 from leadsync.scoring.settings import ScoringSettings
 from leadsync.store.sqlite import SQLiteStore
 
-NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
+# Relative to today: scoring a new lead reads the wall clock, and a fixed date would age
+# the lead into the 90-day inactivity rule as the calendar moves.
+NOW = datetime.now(UTC).replace(microsecond=0)
 SHEET = DestinationSettings(name="sheet", type="google_sheets")
 
 

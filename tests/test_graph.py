@@ -27,6 +27,7 @@ from leadsync.errors import (
     RateLimited,
     TransientError,
 )
+from leadsync.facebook import pages
 from leadsync.facebook.errors import graph_error
 from leadsync.facebook.graph import GraphClient
 from leadsync.facebook.objects import lead_from_graph
@@ -349,9 +350,9 @@ def test_token_info_with_the_app_token_tells_when_it_expired(emu):
 
 def test_page_name_and_leadgen_subscription(emu, client):
     assert client.page_name(PAGE) == "Acme"
-    assert client.subscribed_fields(PAGE) == set()
+    assert pages.subscribed_fields(client, PAGE) == set()
     emu.subscribe_app(PAGE, fields=["leadgen", "feed"])
-    assert client.subscribed_fields(PAGE) == {"leadgen", "feed"}
+    assert pages.subscribed_fields(client, PAGE) == {"leadgen", "feed"}
 
 
 def test_missing_page_is_a_bad_lead_error_naming_the_page(client):

@@ -285,7 +285,7 @@ def test_me_names_the_token_owner(emu):
 
 
 def test_subscribed_apps_shows_our_app_while_subscribed(emu):
-    api = sdk(emu)
+    api = sdk(emu, emu.page_token("111"))
     assert api.call("GET", ("111", "subscribed_apps")).json() == {"data": []}
     emu.subscribe_app("111", fields=["leadgen"])
     [app] = api.call("GET", ("111", "subscribed_apps")).json()["data"]
@@ -294,6 +294,50 @@ def test_subscribed_apps_shows_our_app_while_subscribed(emu):
     assert api.call("GET", ("111", "subscribed_apps")).json() == {"data": []}
     api.call("POST", ("111", "subscribed_apps"), params={"subscribed_fields": "leadgen"})
     assert api.call("GET", ("111", "subscribed_apps")).json()["data"][0]["id"] == "1000"
+
+
+def test_me_accounts_lists_managed_pages_with_their_page_tokens(emu):
+    emu.add_page("222", name="Beta")
+    body = sdk(emu).call("GET", ("me", "accounts"), params={"fields": "id,name,access_token"})
+    pages = {p["id"]: p for p in body.json()["data"]}
+    assert pages["111"] == {"id": "111", "name": "Acme", "access_token": emu.page_token("111")}
+    assert pages["222"]["access_token"] == emu.page_token("222")
+    page = sdk(emu).call("GET", ("111",), params={"fields": "access_token"}).json()
+    assert page["access_token"] == emu.page_token("111")
+    assert sdk(emu, emu.page_token("111")).call("GET", ("me",)).json()["id"] == "111"
+
+
+def test_subscribed_apps_refuses_any_token_but_the_page_token_with_210(emu):
+    """The system-user token, or another page's token, gets (#210), as Graph answers."""
+    emu.add_page("222")
+    fields = {"subscribed_fields": "leadgen"}
+    for token in (TOKEN, emu.page_token("222")):
+        api = sdk(emu, token)
+        read = graph_error(lambda api=api: api.call("GET", ("111", "subscribed_apps")))
+        write = graph_error(
+            lambda api=api: api.call("POST", ("111", "subscribed_apps"), params=fields)
+        )
+        assert read.api_error_code() == 210 and write.api_error_code() == 210
+    assert emu.subscribed_fields("111") == []
+    page_api = sdk(emu, emu.page_token("111"))
+    error = graph_error(lambda: page_api.call("POST", ("111", "subscribed_apps")))
+    assert error.api_error_code() == 100 and "subscribed_fields" in error.api_error_message()
+
+
+def test_lead_reads_need_leads_retrieval_and_leads_access_manager(emu):
+    form_id = emu.add_form("111", "Demo", ["email"])
+    lead_id = emu.create_lead(form_id, {"email": "a@b.c"})
+    assert sdk(emu).call("GET", (form_id, "leads")).json()["data"]
+    emu.set_lead_access("111", False)
+    for path in ((form_id, "leads"), (lead_id,)):
+        error = graph_error(lambda path=path: sdk(emu).call("GET", path))
+        assert error.api_error_code() == 200 and "Leads Access" in error.api_error_message()
+    emu.set_lead_access("111", True)
+    scoped = emu.issue_token("no-leads-token", scopes=["pages_show_list"])
+    error = graph_error(lambda: sdk(emu, scoped).call("GET", (form_id, "leads")))
+    assert error.api_error_code() == 200 and "leads_retrieval" in error.api_error_message()
+    debug = sdk(emu).call("GET", ("debug_token",), params={"input_token": scoped}).json()
+    assert debug["data"]["scopes"] == ["pages_show_list"]
 
 
 # -- faults and usage ----------------------------------------------------------------------
@@ -523,6 +567,17 @@ def test_control_endpoints_drive_the_emulator_over_http(emu):
         control(emu.url, "POST", "/webhooks/target", url=receiver.url)
         sent = control(emu.url, "POST", "/webhooks", lead_ids=[lead_id], per_post=1)
     assert sent["posts"] == [{"lead_ids": [lead_id], "attempts": [200], "delivered": True}]
+
+
+def test_control_endpoints_set_token_scopes_and_leads_access(emu):
+    form_id = emu.add_form("111", "Demo", ["email"])
+    control(emu.url, "POST", "/pages/111/lead_access", allowed=False)
+    assert graph_error(lambda: sdk(emu).call("GET", (form_id, "leads"))).api_error_code() == 200
+    control(emu.url, "POST", "/pages/111/lead_access", allowed=True)
+    assert sdk(emu).call("GET", (form_id, "leads")).json() == {"data": []}
+    control(emu.url, "POST", "/token/issue", token="t3", scopes=["pages_show_list"])
+    debug = sdk(emu).call("GET", ("debug_token",), params={"input_token": "t3"}).json()
+    assert debug["data"]["scopes"] == ["pages_show_list"]
 
 
 def test_control_endpoint_reports_a_bad_request(emu):

@@ -187,12 +187,14 @@ def test_random_duplicates_across_webhook_and_poll_store_once(graph, store):
     poller = Poller(store, client_for(graph))
     (form,) = poller.discover("111")
     random.shuffle(ids)
+    from leadsync.config import PageSettings
     from leadsync.ingest.fetch import LeadFetcher
+    from leadsync.ingest.scope import PageScope
     from leadsync.models import Notification
 
     store.add_notifications([Notification(i, "111", form_id) for i in ids[:30]])
     poller.poll_form(form)
-    LeadFetcher(store, client_for(graph)).run_once()
+    LeadFetcher(store, client_for(graph), PageScope.of([PageSettings(id="111")])).run_once()
     assert store.count_leads() == 60
     assert store.pending_notifications(100) == []
 

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from leadsync.abc import ConnectorBase
 from leadsync.config import DestinationSettings
 from leadsync.errors import TransientError
 from leadsync.models import DeliveryResult, Lead, ScoredLead, utcnow
@@ -25,7 +26,7 @@ DEST = DestinationSettings(name="memory", type="webhook")
 AN_HOUR = timedelta(hours=1)
 
 
-class MemoryDestination:
+class MemoryDestination(ConnectorBase):
     """A destination that keeps rows by lead id; `down` fails every call, `refuse` one lead."""
 
     name = "memory"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 from hypothesis import given
@@ -109,6 +110,56 @@ def test_page_id_falls_back_to_the_entry_id():
 def test_malformed_bodies_are_rejected_whole(raw):
     with pytest.raises(MalformedWebhook):
         parse_notifications(raw)
+
+
+def leadgen(value: dict) -> bytes:
+    return body({"id": "111", "changes": [{"field": "leadgen", "value": value}]})
+
+
+NOW = int(time.time())
+
+
+@pytest.mark.parametrize(
+    ("raw", "why"),
+    [
+        (b'{"object":"page","entry":' + b"[" * 10_000 + b"]" * 10_000 + b"}", "nested too deeply"),
+        (leadgen({"leadgen_id": "9" * 5000, "page_id": "1"}), "no leadgen_id"),
+        (b'{"object":"page","entry":[{"id":"1","changes":[{"field":"leadgen","value":'
+         b'{"leadgen_id":' + b"9" * 5000 + b"}}]}]}", "not JSON"),
+        (leadgen({"leadgen_id": "9" * 33, "page_id": "1"}), "no leadgen_id"),
+        (leadgen({"leadgen_id": "\u00b2\u00b3", "page_id": "1"}), "no leadgen_id"),
+        (leadgen({"leadgen_id": "\u0661\u0662\u0663\u0664", "page_id": "1"}), "no leadgen_id"),
+        (leadgen({"leadgen_id": "5", "page_id": "\u0661\u0662"}), "no page_id"),
+        (leadgen({"leadgen_id": "5", "page_id": "1", "created_time": 10**20}), "created_time"),
+        (leadgen({"leadgen_id": "5", "page_id": "1", "created_time": 1e300}), "created_time"),
+        (leadgen({"leadgen_id": "5", "page_id": "1", "created_time": -(10**12)}), "created_time"),
+        (leadgen({"leadgen_id": "5", "page_id": "1", "created_time": "9" * 5000}), "created_time"),
+        (leadgen({"leadgen_id": "5", "page_id": "1", "created_time": "9999-12-31T23:59:59Z"}),
+         "created_time"),
+        (leadgen({"leadgen_id": "5", "page_id": "1", "created_time": NOW + 86400}), "created_time"),
+        (leadgen({"leadgen_id": "5", "page_id": "1", "created_time": 86400}), "created_time"),
+    ],
+)  # fmt: skip
+def test_hostile_bodies_are_malformed_not_crashes(raw, why):
+    """Deep nesting, huge or Unicode-digit ids and absurd times are a 400, never an exception."""
+    with pytest.raises(MalformedWebhook, match=why):
+        parse_notifications(raw)
+
+
+def test_a_lead_created_just_now_by_a_slightly_fast_clock_is_taken():
+    (note,) = parse_notifications(leadgen({"leadgen_id": "5", "created_time": NOW + 60}))
+    assert note.created_time is not None
+
+
+@pytest.mark.parametrize("header", ["sha256=\u00e9" + "0" * 63, "sha256=\udcff" * 3, "\u2603"])
+def test_non_ascii_signature_is_wrong_not_a_crash(header):
+    raw = body({"id": "111", "changes": [change(1)]})
+    assert not signature_is_valid(raw, header, SECRET)
+
+
+def test_non_ascii_verify_token_is_refused_not_a_crash():
+    params = {"hub.mode": "subscribe", "hub.verify_token": "v\udcfft", "hub.challenge": "1"}
+    assert handshake_reply(params, "vt") is None
 
 
 @given(st.binary(max_size=300))

@@ -5,9 +5,11 @@ from __future__ import annotations
 import base64
 from collections.abc import Iterator
 from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from standardwebhooks import Webhook
 
 from connectors import webhook
 from leadsync.emulators.background import Fault
@@ -44,8 +46,47 @@ def connect(receiver: WebhookReceiver) -> Iterator[Any]:
 
 
 def test_signatures_match_the_standard_webhooks_test_vector():
-    key = webhook.signing_key(VECTOR_SECRET)
-    assert webhook.sign(key, VECTOR_ID, VECTOR_TIMESTAMP, VECTOR_BODY) == VECTOR_SIGNATURE
+    """Our request headers for the vector's inputs carry the vector's published signature."""
+    signer = webhook.signer(VECTOR_SECRET)
+    headers = webhook.signed_headers(signer, VECTOR_ID, VECTOR_TIMESTAMP, VECTOR_BODY)
+    assert headers == {
+        "webhook-id": VECTOR_ID,
+        "webhook-timestamp": str(VECTOR_TIMESTAMP),
+        "webhook-signature": VECTOR_SIGNATURE,
+    }
+
+
+def test_every_request_verifies_with_the_reference_library(receiver, connect):
+    """What a Python receiver runs: standardwebhooks' Webhook(secret).verify(body, headers)."""
+    connect().deliver([scored(make_lead(6), 70)])
+    connect(batch=True).deliver([scored(make_lead(7), 70), scored(make_lead(8), 70)])
+
+    reference = Webhook(receiver.secret)
+    for entry in receiver.deliveries():
+        assert reference.verify(entry.body, entry.headers)["type"] in ("lead.scored", "lead.batch")
+
+
+@pytest.mark.parametrize("size", [16, 17, 18, 24, 32, 33, 64])
+def test_every_accepted_secret_keys_the_library_with_its_exact_bytes(size):
+    """The library decodes leniently; what we accept it decodes as strict decoders do."""
+    key = bytes((7 * n + size) % 256 for n in range(size))
+    encoded = base64.b64encode(key).decode()
+    now = datetime.now(UTC)
+    for secret in ("whsec_" + encoded, "whsec_" + encoded.rstrip("=")):
+        assert webhook.signer(secret).sign("m", now, "{}") == Webhook(key).sign("m", now, "{}")
+
+
+def test_a_secret_in_unpadded_base64_works_on_both_sides():
+    """Receivers' libraries take `whsec_` + base64 without its "=" padding: so do we."""
+    secret = "whsec_" + base64.b64encode(bytes(range(32))).decode().rstrip("=")
+    with WebhookReceiver(secret) as receiver:
+        settings = webhook.Settings(url=f"{receiver.url}/leads", secret=secret)
+        connector = webhook.build("n8n", settings)
+        try:
+            assert connector.deliver([scored(make_lead(9), 70)])[0].ok
+        finally:
+            connector.close()
+        assert [entry.verified for entry in receiver.deliveries()] == [True]
 
 
 @pytest.mark.parametrize(
@@ -53,6 +94,7 @@ def test_signatures_match_the_standard_webhooks_test_vector():
     [
         ("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "start with whsec_"),
         ("whsec_not base64!", "base64"),
+        ("whsec_" + base64.urlsafe_b64encode(bytes([251] * 24)).decode(), "base64"),
         ("whsec_" + base64.b64encode(b"short").decode(), "16 random bytes"),
     ],
 )

@@ -1,36 +1,35 @@
 """Receivers for outgoing webhooks: a Standard Webhooks endpoint and a Slack incoming webhook.
 
 `WebhookReceiver` stands for the CRM, n8n flow or small service behind a
-`webhook` destination. It verifies each request the way the Standard Webhooks
-reference libraries do (its own code, not the connector's: the secret's
-base64 after `whsec_`, HMAC-SHA256 over `id.timestamp.body`, any `v1,`
-signature of a space-separated list, timestamps within five minutes) and
-answers 401 to a bad signature. `SlackReceiver` stands for
-hooks.slack.com/services/...: 200 `ok`, Slack's plain-text error codes
-(`invalid_payload`, `invalid_token`, `no_service`, `channel_is_archived`), its
-50-block and 3,000-character limits, and an optional one-message-per-second
-limit with 429 and Retry-After. Both keep what they received for tests and
-inject failures (`fail`, `throttle`, `stall`).
+`webhook` destination. It verifies each request as a Python receiver would,
+with `standardwebhooks.Webhook(secret).verify` (the reference library: any
+`v1,` signature of a space-separated list, timestamps within five minutes of
+its clock), and answers 401 to a bad signature, malformed headers included.
+`SlackReceiver` stands for hooks.slack.com/services/...: 200 `ok`, Slack's
+plain-text error codes (`invalid_payload`, `invalid_token`, `no_service`,
+`channel_is_archived`), its 50-block and 3,000-character limits, and an
+optional one-message-per-second limit with 429 and Retry-After. Both keep what
+they received for tests and inject failures (`fail`, `throttle`, `stall`).
 """
 
 from __future__ import annotations
 
 import base64
-import hashlib
-import hmac
 import json
 import secrets
 import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+from standardwebhooks import Webhook, WebhookVerificationError
 
 from leadsync.emulators.background import BackgroundServer, Fault
 
-# Standard Webhooks: receivers refuse timestamps further than this from their clock.
-TIMESTAMP_TOLERANCE_SECONDS = 300
+# The Standard Webhooks headers a receiver reads.
+SIGNED = ("webhook-id", "webhook-timestamp", "webhook-signature")
 # Slack's limits for one message (Block Kit reference).
 SLACK_MAX_BLOCKS = 50
 SLACK_MAX_SECTION_CHARS = 3000
@@ -54,23 +53,14 @@ class Receiver(BackgroundServer):
         self.inject(Fault(200, "ok", content_type="text/plain", delay=seconds, times=times))
 
 
-def verify_signature(secret: str, headers: Any, body: bytes, now: float) -> bool:
-    """True when the request is signed with `secret` the Standard Webhooks way."""
-    msg_id = headers.get("webhook-id", "")
-    timestamp = headers.get("webhook-timestamp", "")
-    signatures = headers.get("webhook-signature", "")
-    if not (msg_id and timestamp.isdigit() and signatures):
+def verify_signature(secret: str, headers: Mapping[str, str], body: bytes) -> bool:
+    """True when the reference library accepts the request as signed with `secret`, now."""
+    try:
+        Webhook(secret).verify(body, dict(headers), json_parse=False)
+    # ValueError is the library's own parsing: a signature without ",", bad base64, not UTF-8.
+    except (WebhookVerificationError, ValueError):
         return False
-    if abs(now - int(timestamp)) > TIMESTAMP_TOLERANCE_SECONDS:
-        return False
-    key = base64.b64decode(secret.split("_", 1)[1] if secret.startswith("whsec_") else secret)
-    content = msg_id.encode() + b"." + timestamp.encode() + b"." + body
-    expected = base64.b64encode(hmac.new(key, content, hashlib.sha256).digest()).decode()
-    for signature in signatures.split(" "):
-        version, _, value = signature.partition(",")
-        if version == "v1" and hmac.compare_digest(value.encode(), expected.encode()):
-            return True
-    return False
+    return True
 
 
 @dataclass(frozen=True)
@@ -81,6 +71,7 @@ class Received:
     timestamp: str
     body: bytes
     verified: bool
+    headers: dict[str, str] = field(default_factory=dict)  # the webhook-* ones
 
     @property
     def document(self) -> dict[str, Any]:
@@ -111,12 +102,14 @@ class WebhookReceiver(Receiver):
 
     async def _receive(self, request: web.Request) -> web.Response:
         body = await request.read()
-        verified = verify_signature(self.secret, request.headers, body, time.time())
+        headers = {k.lower(): v for k, v in request.headers.items() if k.lower() in SIGNED}
+        verified = verify_signature(self.secret, headers, body)
         entry = Received(
-            request.headers.get("webhook-id", ""),
-            request.headers.get("webhook-timestamp", ""),
+            headers.get("webhook-id", ""),
+            headers.get("webhook-timestamp", ""),
             body,
             verified,
+            headers,
         )
         with self._lock:
             self.received.append(entry)

@@ -5,7 +5,8 @@ request URL and parameters, access token included) and lets requests raise
 its own errors. `graph_error` turns any of them into one of our kinds, with a
 message that names the object, says what happened and what to do, and never
 carries a token: expired or revoked tokens (190, 102, subcodes 458-467) and
-missing permissions (10, 200-299) are `AuthError`; throttling (4, 17, 32, 613,
+missing permissions (10, 200-299, a page's Leads Access Manager among them) are
+`AuthError`; throttling (4, 17, 32, 613,
 80000-80014) is `RateLimited`; HTTP 5xx, HTML pages, timeouts and broken
 connections are `TransientError`; an object that does not exist (100/33) is
 `BadLead`; the rest is `PermanentError`.
@@ -128,6 +129,13 @@ def api_error(
         return AuthError(
             f"{what}: the Facebook token for {app} is expired or revoked ({tag}: {detail}); "
             "create a system-user token, put it in facebook.access_token and run `leadsync check`",
+            service="facebook",
+        )
+    if code == 200 and "leads access" in detail.lower():
+        return AuthError(
+            f"{what}: the page's Leads Access Manager does not let our app read leads ({tag}); "
+            "in Business Settings > Integrations > Leads Access, add the app under CRMs, then "
+            "run `leadsync check`",
             service="facebook",
         )
     if code == 10 or 200 <= code <= 299:

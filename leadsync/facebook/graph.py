@@ -2,9 +2,10 @@
 
 It fetches leads by id in batch requests of up to 50, reads a form's leads page
 by page (following `paging.next` itself, past empty pages, which the SDK's
-Cursor stops at), discovers a page's forms, and checks the token and the
-page's webhook subscription. Each client has its own `FacebookAdsApi` (never
-the SDK's global default; crash reporting off) whose every HTTP call is
+Cursor stops at), discovers a page's forms, and checks the token; `pages.py`
+lists pages and their webhook subscriptions through `request`, which may send
+a page token. Each client has its own `FacebookAdsApi` (never the SDK's
+global default; crash reporting off) whose every HTTP call is
 counted, has its usage headers read, and is checked at the HTTP level: the SDK
 takes an HTTP 500 `{"data": []}` or an HTML 502 page for success, we do not.
 Every failure leaves here as a leadsync error kind (see `facebook/errors.py`),
@@ -20,7 +21,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit, urlunsplit
 
 import requests
 import structlog
@@ -65,6 +66,14 @@ class FetchOutcome:
     failed: dict[str, LeadsyncError]
 
 
+@dataclass(frozen=True)
+class LeadsPage:
+    """One page of a form's leads, and the cursor of the next page ("" after the last one)."""
+
+    leads: list[Lead]
+    after: str
+
+
 class CheckedApi(FacebookAdsApi):
     """The SDK's API object, with each HTTP call counted, observed and checked for HTTP failures."""
 
@@ -104,6 +113,15 @@ def without_credentials(url: str) -> str:
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
+def leads_params(since: datetime | None, fields: Sequence[str]) -> dict[str, Any]:
+    """The query of /{form}/leads: our fields, our page size, and created at or after `since`."""
+    params: dict[str, Any] = {"fields": ",".join(fields), "limit": GRAPH_PAGE_SIZE}
+    if since is not None:
+        rule = {"field": "time_created", "operator": "GREATER_THAN_OR_EQUAL"}
+        params["filtering"] = [rule | {"value": int(since.timestamp())}]
+    return params
+
+
 class GraphClient:
     """Everything leadsync asks of the Graph API; one instance may serve several threads."""
 
@@ -132,6 +150,7 @@ class GraphClient:
         self._session.GRAPH = self._graph_url
         self._api = CheckedApi(self._session, api_version, self._observe)
         self._token = access_token
+        self._other_apis: dict[str, CheckedApi] = {}  # by page token
 
     # -- token and counters ------------------------------------------------------
     def set_access_token(self, token: str) -> None:
@@ -147,6 +166,9 @@ class GraphClient:
     def close(self) -> None:
         """Closes the HTTP connections; the client is unusable afterwards."""
         self._session.requests.close()
+        for api in self._other_apis.values():
+            api._session.requests.close()  # noqa: SLF001 - the SDK keeps its session there
+        self._other_apis.clear()
 
     @property
     def calls(self) -> int:
@@ -170,8 +192,8 @@ class GraphClient:
             else:
                 self._usage = usage_percent(headers)
 
-    def _error(self, exc: BaseException, what: str) -> LeadsyncError:
-        secrets = (self._token, self._app_secret)
+    def _error(self, exc: BaseException, what: str, token: str | None = None) -> LeadsyncError:
+        secrets = (self._token, self._app_secret, token or "")
         error = graph_error(exc, what, app_id=self._app_id, secrets=secrets)
         if isinstance(error, RateLimited):
             with self._lock:
@@ -179,13 +201,39 @@ class GraphClient:
         return error
 
     def _get(self, path: tuple[str, ...] | str, what: str, **params: Any) -> dict[str, Any]:
+        return self.request("GET", path, what, **params)
+
+    def request(
+        self,
+        method: str,
+        path: tuple[str, ...] | str,
+        what: str,
+        *,
+        token: str | None = None,
+        **params: Any,
+    ) -> dict[str, Any]:
+        """One Graph call, with our token or `token` (a page token), as a Graph object.
+
+        `what` names the object in error messages ("subscriptions of page 4").
+        """
+        api = self._api if token is None else self._api_for(token)
         try:
-            body = self._api.call("GET", path, params=params).json()
+            body = api.call(method, path, params=params).json()
         except (FacebookRequestError, requests.RequestException) as exc:
-            raise self._error(exc, what) from None
+            raise self._error(exc, what, token) from None
         if not isinstance(body, dict):
             raise TransientError(f"{what}: Facebook answered something that is not a Graph object")
         return body
+
+    def _api_for(self, token: str) -> CheckedApi:
+        """An API object that sends `token` (and its own appsecret_proof) instead of ours."""
+        with self._lock:
+            if token not in self._other_apis:
+                session = FacebookSession(app_secret=self._app_secret or None, access_token=token)
+                session.timeout = self._session.timeout
+                session.GRAPH = self._graph_url
+                self._other_apis[token] = CheckedApi(session, self._version, self._observe)
+            return self._other_apis[token]
 
     # -- leads -------------------------------------------------------------------
     def fetch_leads(self, notes: Sequence[Notification]) -> FetchOutcome:
@@ -260,12 +308,8 @@ class GraphClient:
         Follows `paging.next` itself, past empty pages that still have one; stops
         when a page has no `paging.next`.
         """
-        params: dict[str, Any] = {"fields": ",".join(fields), "limit": GRAPH_PAGE_SIZE}
-        if since is not None:
-            rule = {"field": "time_created", "operator": "GREATER_THAN_OR_EQUAL"}
-            params["filtering"] = [rule | {"value": int(since.timestamp())}]
         what = f"leads of form {form_id}"
-        body = self._get((form_id, "leads"), what, **params)
+        body = self._get((form_id, "leads"), what, **leads_params(since, fields))
         empty_in_a_row = 0
         while True:
             data = body.get("data") or []
@@ -280,6 +324,29 @@ class GraphClient:
             if empty_in_a_row >= MAX_EMPTY_PAGES:
                 raise TransientError(f"{what}: Graph kept answering empty pages; will retry")
             body = self._get(without_credentials(next_url), what)
+
+    def form_leads_page(
+        self, form_id: str, page_id: str, since: datetime | None, after: str = ""
+    ) -> LeadsPage:
+        """One page of a form's leads (newest first) from the cursor `after`, for resumable reads.
+
+        The cursor is what `paging.next` carries, so a read stopped between two pages
+        (throttled, interrupted) goes on where it was, with the same filter.
+        """
+        params = leads_params(since, LEAD_FIELDS) | ({"after": after} if after else {})
+        body = self._get((form_id, "leads"), f"leads of form {form_id}", **params)
+        leads = [self._lead(item, page_id, form_id) for item in body.get("data") or []]
+        next_url = (body.get("paging") or {}).get("next") or ""
+        cursor = parse_qs(urlsplit(next_url).query).get("after", [""])[0] if next_url else ""
+        if next_url and not cursor:
+            raise TransientError(f"leads of form {form_id}: a next page without a cursor")
+        return LeadsPage(leads, cursor)
+
+    def leads_count(self, form_id: str) -> int | None:
+        """How many leads the form holds, as Graph counts them (None when Graph does not say)."""
+        body = self._get((form_id,), f"form {form_id}", fields="leads_count")
+        count = body.get("leads_count")
+        return int(count) if isinstance(count, int) else None
 
     def _lead(self, item: dict[str, Any], page_id: str, form_id: str) -> Lead:
         return lead_from_graph(item, page_id=page_id, form_id=form_id)
@@ -305,17 +372,10 @@ class GraphClient:
     def page_name(self, page_id: str) -> str:
         return str(self._get((page_id,), f"page {page_id}", fields="id,name").get("name", ""))
 
-    def subscribed_fields(self, page_id: str) -> set[str]:
-        """Webhook fields our app is subscribed to on the page ({"leadgen"} when all is well)."""
-        body = self._get((page_id, "subscribed_apps"), f"subscriptions of page {page_id}")
-        apps = body.get("data") or []
-        app_id = self._app_id or self._learn_app_id()
-        ours = [app for app in apps if not app_id or str(app.get("id")) == app_id]
-        return {str(field) for app in ours for field in app.get("subscribed_fields") or ()}
-
-    def _learn_app_id(self) -> str:
-        info = self.token_info()
-        self._app_id = self._app_id or info.app_id
+    def our_app_id(self) -> str:
+        """Our app's id: from the config, else as debug_token tells it (asked once)."""
+        if not self._app_id:
+            self._app_id = self.token_info().app_id
         return self._app_id
 
     def token_info(self) -> TokenInfo:

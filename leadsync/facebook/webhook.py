@@ -13,9 +13,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from datetime import datetime
 from typing import Any
 
-from leadsync.models import Notification, parse_time
+from leadsync.constants import CLOCK_SKEW, LEAD_ADS_LAUNCH
+from leadsync.models import Notification, is_graph_id, parse_time, utcnow
 
 
 class MalformedWebhook(ValueError):
@@ -28,7 +30,9 @@ def signature_is_valid(body: bytes, header: str | None, app_secret: str) -> bool
     The comparison is constant-time so that the signature cannot be guessed
     byte by byte from response times.
     """
-    if not header or not header.startswith("sha256="):
+    # A header with bytes outside ASCII cannot be a hex digest (and compare_digest refuses
+    # non-ASCII text with a TypeError): it is simply a wrong signature.
+    if not header or not header.isascii() or not header.startswith("sha256="):
         return False
     expected = hmac.new(app_secret.encode(), body, hashlib.sha256).hexdigest()
     return hmac.compare_digest(expected, header.removeprefix("sha256=").strip().lower())
@@ -44,7 +48,9 @@ def handshake_reply(params: dict[str, str], verify_token: str) -> str | None:
     if params.get("hub.mode") != "subscribe":
         return None
     offered = params.get("hub.verify_token", "")
-    if not verify_token or not hmac.compare_digest(offered.encode(), verify_token.encode()):
+    # surrogateescape: odd bytes in the query come in as lone surrogates; they just mismatch.
+    offered_bytes = offered.encode("utf-8", "surrogateescape")
+    if not verify_token or not hmac.compare_digest(offered_bytes, verify_token.encode()):
         return None
     return params.get("hub.challenge", "")
 
@@ -53,8 +59,10 @@ def parse_notifications(body: bytes) -> list[Notification]:
     """Every leadgen change of every entry, as notifications; raises MalformedWebhook."""
     try:
         payload = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise MalformedWebhook(f"body is not JSON: {exc}") from None
+    except RecursionError:
+        raise MalformedWebhook("body is nested too deeply") from None
+    except ValueError as exc:  # not UTF-8, not JSON, or an integer of thousands of digits
+        raise MalformedWebhook(f"body is not JSON: {_first_line(exc)}") from None
     if not isinstance(payload, dict) or not isinstance(payload.get("entry"), list):
         raise MalformedWebhook("body has no 'entry' list")
     if payload.get("object") not in ("page", None):
@@ -75,10 +83,7 @@ def _notification(value: Any, entry: dict[str, Any], index: int) -> Notification
     page_id = value.get("page_id", entry.get("id"))
     if not _is_id(page_id):
         raise MalformedWebhook(f"a leadgen change of entry[{index}] has no page_id")
-    try:
-        created = parse_time(value.get("created_time"))
-    except (TypeError, ValueError, OverflowError):
-        raise MalformedWebhook(f"entry[{index}] has a bad created_time") from None
+    created = _created_time(value.get("created_time"), index)
     return Notification(
         lead_id=str(value["leadgen_id"]),
         page_id=str(page_id),
@@ -89,12 +94,27 @@ def _notification(value: Any, entry: dict[str, Any], index: int) -> Notification
     )
 
 
+def _created_time(value: Any, index: int) -> datetime | None:
+    """The change's created_time, or None; 400 for a time no lead can have."""
+    try:
+        created = parse_time(value)
+    except (TypeError, ValueError, OverflowError, OSError):
+        raise MalformedWebhook(f"entry[{index}] has a bad created_time") from None
+    if created is not None and not LEAD_ADS_LAUNCH <= created <= utcnow() + CLOCK_SKEW:
+        raise MalformedWebhook(f"entry[{index}] has a created_time no lead can have")
+    return created
+
+
 def _is_id(value: Any) -> bool:
     if isinstance(value, bool):
         return False
     if isinstance(value, int):
-        return value > 0
-    return isinstance(value, str) and value.isdigit()
+        value = str(value) if value > 0 else ""
+    return is_graph_id(value)
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
 
 
 def _optional_id(value: Any) -> str:

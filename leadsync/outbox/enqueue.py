@@ -57,6 +57,12 @@ class Enqueuer:
         # (an event's and the start-up or daily one) could save the older read last.
         self._one_at_a_time = threading.Lock()
 
+    def reconfigure(self, scorer: Scorer, destinations: Sequence[DestinationSettings]) -> None:
+        """New rules or routing (a reloaded config), from the next scoring round on."""
+        with self._one_at_a_time:  # a round in hand finishes with the rules it began with
+            self.scorer = scorer
+            self._destinations = list(destinations)
+
     def score_new(self, limit: int = 500) -> int:
         """Scores leads that have no score yet; returns how many changed (were enqueued)."""
         ids = self._store.unscored_lead_ids(limit)

@@ -1,19 +1,51 @@
-"""The one HTTP server: webhook, events, health, metrics and the status page."""
+"""The one HTTP server: webhook, events, health, metrics and the status page.
+
+Every response carries security headers: a Content-Security-Policy that allows the
+status page's own stylesheet and nothing else (no script, no frames, forms only to
+us), `X-Content-Type-Options: nosniff`, `X-Frame-Options: DENY`, no Referer, and a
+`Server` header without versions. The status page and /metrics are for the holder of
+`[server] admin_token` when one is set (see `server/admin.py`), and with `[server]
+admin_port` they move to a listener of their own (loopback by default).
+"""
 
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 
+import structlog
 from aiohttp import web
 
 from leadsync.constants import WEBHOOK_MAX_BODY_BYTES
-from leadsync.server import events_route, status_page, webhook_route
+from leadsync.server import admin, events_route, status_page, webhook_route
 from leadsync.server.context import CONTEXT, ServerContext
+from leadsync.server.limits import HttpLimits
+from leadsync.server.listener import Listener
+from leadsync.server.store_errors import store_unavailable_is_503
+
+log = structlog.get_logger(__name__)
+
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
+
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        f"default-src 'none'; style-src '{status_page.STYLE_HASH}'; form-action 'self'; "
+        "frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    # aiohttp would say "Python/3.x aiohttp/3.x": versions help only an attacker.
+    "Server": "leadsync",
+}
 
 
 async def healthz(request: web.Request) -> web.Response:
     report = await asyncio.to_thread(request.app[CONTEXT].health)
-    return web.json_response(report.as_json(), status=200 if report.ok else 503)
+    body = report.as_json()
+    if not admin.is_admin(request):  # open to all: codes only, not what failed where
+        body["reasons"] = [str(reason).partition(":")[0] for reason in report.reasons]
+    return web.json_response(body, status=200 if report.ok else 503)
 
 
 async def metrics(request: web.Request) -> web.Response:
@@ -21,13 +53,64 @@ async def metrics(request: web.Request) -> web.Response:
     return web.Response(body=body, content_type="text/plain", charset="utf-8")
 
 
-def build_app(ctx: ServerContext) -> web.Application:
+async def _secure(request: web.Request, response: web.StreamResponse) -> None:
+    response.headers.update(SECURITY_HEADERS)
+
+
+def build_app(
+    ctx: ServerContext, *, public: bool = True, admin_pages: bool = True
+) -> web.Application:
+    """The routes Meta and callers use (`public`), the status page and metrics (`admin_pages`),
+    or both; /healthz is on every app."""
     app = web.Application(client_max_size=WEBHOOK_MAX_BODY_BYTES)
     app[CONTEXT] = ctx
-    app.router.add_get("/webhook", webhook_route.handshake)
-    app.router.add_post("/webhook", webhook_route.receive)
-    app.router.add_post("/events", events_route.receive)
+    app.on_response_prepare.append(_secure)
+    app.middlewares.append(store_unavailable_is_503)  # while the store opens, or is down
     app.router.add_get("/healthz", healthz)
-    app.router.add_get("/metrics", metrics)
-    app.router.add_get("/", status_page.page)
+    if public:
+        app.router.add_get("/webhook", webhook_route.handshake)
+        app.router.add_post("/webhook", webhook_route.receive)
+        app.router.add_post("/events", events_route.receive)
+    if admin_pages:
+        app.router.add_get("/metrics", admin.admin_only(metrics))
+        app.router.add_get("/", admin.admin_only(status_page.page))
+        app.router.add_post("/login", admin.login)
     return app
+
+
+@dataclass
+class Servers:
+    """The listening server: one port, or a public one and a separate admin one."""
+
+    public: Listener
+    admin: Listener | None = None
+
+    async def close(self) -> None:
+        for listener in (self.public, self.admin):
+            if listener is not None:
+                await listener.close()
+
+
+async def serve(ctx: ServerContext, limits: HttpLimits) -> Servers:
+    """Binds `[server] host/port`, and `admin_host/admin_port` when set: then the status page
+    and /metrics are served there only (loopback by default), not on the public port."""
+    server = ctx.settings.server
+    split = server.admin_port is not None
+    admin_host = server.admin_host if split else server.host
+    if not server.admin_token.get_secret_value() and admin_host not in LOOPBACK:
+        # Not an error (a private network, a proxy that does not route them), but worth a line.
+        log.warning("server.admin_open", host=admin_host, fix="set [server] admin_token")
+    if not ctx.settings.facebook.pages:
+        # Every webhook would be acknowledged and dropped: say so once, at start.
+        log.warning("facebook.no_pages", fix="list your pages as [[facebook.pages]]")
+    app = build_app(ctx, admin_pages=not split)
+    servers = Servers(await Listener.start(app, server.host, server.port, limits))
+    if split:
+        assert server.admin_port is not None
+        admin_app = build_app(ctx, public=False)
+        try:
+            servers.admin = await Listener.start(admin_app, admin_host, server.admin_port, limits)
+        except OSError:
+            await servers.close()
+            raise
+    return servers

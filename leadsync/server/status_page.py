@@ -12,6 +12,8 @@ loaded from elsewhere, and no lead answers are shown: ids, scores and states onl
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from html import escape
@@ -63,6 +65,10 @@ font-size:.85em;white-space:nowrap}
 .hint{background:#fff;border-left:4px solid #e08a8a;padding:.5rem .8rem;margin:.5rem 0}
 """
 
+# The Content-Security-Policy (server/app.py) allows this one stylesheet, by its hash, and
+# no other inline style or script: an escaping bug could not run anything.
+STYLE_HASH = "sha256-" + base64.b64encode(hashlib.sha256(_STYLE.encode()).digest()).decode()
+
 
 async def page(request: web.Request) -> web.Response:
     ctx: ServerContext = request.app[CONTEXT]
@@ -96,6 +102,21 @@ def render(snap: StatusSnapshot, health: HealthReport, now: datetime, refresh: b
         f"<style>{_STYLE}</style></head><body>"
         f"<header><h1>leadsync</h1><small>rendered {_time(now, now)} UTC, {cadence}</small>"
         f"</header><main>{body}</main></body></html>"
+    )
+
+
+def sign_in_page(note_html: str) -> str:
+    """The form that asks for `[server] admin_token`; it posts to /login (no script)."""
+    return (
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+        "<meta name='viewport' content='width=device-width,initial-scale=1'>"
+        f"<title>leadsync: sign in</title><style>{_STYLE}</style></head><body>"
+        "<header><h1>leadsync</h1></header><main><h2>Sign in</h2>"
+        "<p>This status page needs the admin token (<code>[server] admin_token</code>).</p>"
+        f"{f'<p class=err>{note_html}</p>' if note_html else ''}"
+        "<form method='post' action='/login'><input type='password' name='token' "
+        "aria-label='admin token' autocomplete='current-password' required autofocus> "
+        "<button type='submit'>Open</button></form></main></body></html>"
     )
 
 

@@ -92,25 +92,27 @@ class LeadsyncProcess:
         self.extra_args = list(extra_args)
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> LeadsyncProcess:
+    def start(self, *, wait_for_store: bool = True) -> LeadsyncProcess:
+        """Starts the daemon; returns once it serves HTTP and (unless told not to) its store."""
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         cmd = [sys.executable, "-m", "leadsync", "run", "-c", str(self.config), *self.extra_args]
         with self.log_path.open("ab") as log:  # the child keeps its own copy of the descriptor
             self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
-        wait_until(self._serving, 30, "leadsync run to listen")
+        wait_until(lambda: self._serving(wait_for_store), 30, "leadsync run to listen")
         return self
 
-    def _serving(self) -> bool:
+    def _serving(self, wait_for_store: bool) -> bool:
         assert self.proc is not None
         if self.proc.poll() is not None:
             raise AssertionError(
                 f"leadsync exited with {self.proc.returncode}: {self.output()[-2000:]}"
             )
         try:
-            requests.get(f"{self.url}/healthz", timeout=1)
+            reply = requests.get(f"{self.url}/healthz", timeout=1)
         except requests.ConnectionError:
             return False
-        return True
+        # The server answers before the store opens (503, store_unavailable) and then serves.
+        return not wait_for_store or "store_unavailable" not in reply.text
 
     @property
     def url(self) -> str:

@@ -105,7 +105,8 @@ def test_a_database_outage_makes_the_daemon_unhealthy_until_it_is_back(store_url
     proxied_url = store_url.replace(":5432/", f":{port}/")
     with GraphEmulator() as graph, CuttableProxy(port) as proxy:
         http_port = free_port()
-        config = write_config(tmp_path / "leadsync.toml", graph, proxied_url, http_port, [])
+        graph.add_page("111", "Acme")  # ours: webhooks of other pages are dropped unstored
+        config = write_config(tmp_path / "leadsync.toml", graph, proxied_url, http_port, ["111"])
         daemon = LeadsyncProcess(config, http_port, tmp_path / "leadsync.log").start()
         try:
             assert health(daemon.url) == (200, [])

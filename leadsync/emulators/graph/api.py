@@ -4,7 +4,9 @@
 fault if one matches, checks the access token and `appsecret_proof`, routes it
 and adds usage headers. Routes: `/{page}`, `/{page}/leadgen_forms`,
 `/{page}/subscribed_apps`, `/{form}`, `/{form}/leads`, `/{lead}`, `/debug_token`,
-`/me`, and the batch endpoint `POST /` whose items are served the same way.
+`/me`, `/me/accounts` (with `accounts.py`, which also says who may read
+leads and manage subscriptions), and the batch endpoint `POST /` whose items
+are served the same way.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
-from leadsync.emulators.graph import nodes
+from leadsync.emulators.graph import accounts, nodes
 from leadsync.emulators.graph.nodes import Call
 from leadsync.emulators.graph.replies import (
     GraphError,
@@ -105,7 +107,10 @@ def route(world: World, call: Call) -> Reply:
         message = "(#200) This endpoint requires a page or system user access token"
         raise GraphError(200, message, status=403)
     if parts == ["me"] and call.method == "GET":
-        return Reply(200, {"id": SYSTEM_USER_ID, "name": "leadsync emulator system user"})
+        return Reply(200, accounts.me(world, call, SYSTEM_USER_ID))
+    if parts == ["me", "accounts"] and call.method == "GET":
+        with world.lock:
+            return Reply(200, accounts.me_accounts(world, call))
     if len(parts) not in (1, 2):
         raise GraphError(2500, f"Unknown path components: {call.path}")
     with world.lock:
@@ -117,10 +122,11 @@ def node(world: World, call: Call, object_id: str) -> dict[str, Any]:
     if call.method != "GET":
         raise not_found(object_id)
     if page := world.pages.get(object_id):
-        return nodes.page_json(page, call)
+        return nodes.page_json(page, call, accounts.page_token_for(world, call, page.id))
     if form := world.forms.get(object_id):
         return nodes.form_json(world, form, nodes.requested_fields(call, nodes.DEFAULT_FORM_FIELDS))
     if lead := world.leads.get(object_id):
+        accounts.check_lead_access(world, call, lead.page_id)
         fields = nodes.requested_fields(call, nodes.DEFAULT_LEAD_FIELDS)
         return nodes.lead_json(world, lead, fields)
     raise not_found(object_id)
@@ -134,8 +140,9 @@ def edge(world: World, call: Call, object_id: str, name: str) -> dict[str, Any]:
             call, forms, lambda f: (f.seq,), lambda f: nodes.form_json(world, f, fields)
         )
     if object_id in world.pages and name == "subscribed_apps":
-        return subscribed_apps(world, call, object_id)
+        return accounts.subscribed_apps(world, call, object_id)
     if object_id in world.forms and name == "leads" and call.method == "GET":
+        accounts.check_lead_access(world, call, world.forms[object_id].page_id)
         fields = nodes.requested_fields(call, nodes.DEFAULT_LEAD_FIELDS)
         keep = nodes.lead_filter(call)
         leads = [lead for lead in world.leads_newest_first(object_id) if keep(lead)]
@@ -145,23 +152,6 @@ def edge(world: World, call: Call, object_id: str, name: str) -> dict[str, Any]:
     if object_id in world.pages or object_id in world.forms or object_id in world.leads:
         raise GraphError(2500, f"Unknown path components: /{name}")
     raise not_found(object_id)
-
-
-def subscribed_apps(world: World, call: Call, page_id: str) -> dict[str, Any]:
-    """GET lists our app when subscribed; POST subscribes fields; DELETE unsubscribes."""
-    if call.method == "POST":
-        text = call.params.get("subscribed_fields", "")
-        fields = json.loads(text) if text.startswith("[") else text.split(",")
-        world.subscribe_app(page_id, [f.strip() for f in fields if f.strip()])
-        return {"success": True}
-    if call.method == "DELETE":
-        world.unsubscribe_app(page_id)
-        return {"success": True}
-    fields = world.subscriptions.get(page_id)
-    if fields is None:
-        return {"data": []}
-    app = {"category": "Business", "link": "https://leadsync.invalid/", "name": world.app_name}
-    return {"data": [app | {"id": world.app_id, "subscribed_fields": fields}]}
 
 
 def debug_token(world: World, input_token: str | None) -> dict[str, Any]:

@@ -9,7 +9,8 @@ curl) do what in-process tests do through `GraphEmulator`'s methods:
     POST /_emulator/leads          {"form_id", "answers", "created_time", "ad_id",
                                     "is_organic", "platform", "consents"} -> {"id"}
     POST /_emulator/subscriptions  {"page_id", "fields"};  DELETE /_emulator/subscriptions/{page}
-    POST /_emulator/token/expire   {"token"?};  POST /_emulator/token/issue {"token"}
+    POST /_emulator/token/expire   {"token"?};  POST /_emulator/token/issue {"token", "scopes"?}
+    POST /_emulator/pages/{id}/lead_access  {"allowed": false}  (Leads Access Manager)
     POST /_emulator/faults         {"kind", "times", "path", "seconds", "regain_minutes"}
     POST /_emulator/usage          {"percent"}
     POST /_emulator/webhooks/target {"url"}
@@ -105,7 +106,14 @@ def expire_token(world: World, data: dict[str, Any], _: web.Request) -> dict[str
 
 
 def issue_token(world: World, data: dict[str, Any], _: web.Request) -> dict[str, Any]:
+    if "scopes" in data:
+        return {"token": world.issue_token(data["token"], scopes=list(data["scopes"]))}
     return {"token": world.issue_token(data["token"])}
+
+
+def set_lead_access(world: World, data: dict[str, Any], request: web.Request) -> dict[str, Any]:
+    world.set_lead_access(request.match_info["page_id"], bool(data["allowed"]))
+    return {"success": True}
 
 
 def inject_fault(world: World, data: dict[str, Any], _: web.Request) -> dict[str, Any]:
@@ -167,6 +175,7 @@ def endpoint(handler: Handler) -> Callable[[web.Request], Awaitable[web.Response
 def add_routes(app: web.Application) -> None:
     routes = [
         ("POST", "/pages", add_page),
+        ("POST", "/pages/{page_id}/lead_access", set_lead_access),
         ("POST", "/forms", add_form),
         ("POST", "/forms/{form_id}/status", set_form_status),
         ("POST", "/leads", create_lead),

@@ -28,7 +28,7 @@ T = TypeVar("T")
 
 LEAD_FIELDS = frozenset(v for k, v in vars(Lead.Field).items() if not k.startswith("_"))
 FORM_FIELDS = frozenset(v for k, v in vars(LeadgenForm.Field).items() if not k.startswith("_"))
-PAGE_FIELDS = frozenset({"id", "name", "category", "link"})
+PAGE_FIELDS = frozenset({"id", "name", "category", "link", "access_token"})
 
 DEFAULT_LEAD_FIELDS = ("created_time", "id", "field_data")
 DEFAULT_FORM_FIELDS = ("id", "locale", "name", "status")
@@ -97,8 +97,9 @@ def select(
     return out
 
 
-def page_json(page: Page, call: Call) -> dict[str, Any]:
-    values = {"id": page.id, "name": page.name, "category": "Software"}
+def page_json(page: Page, call: Call, page_token: str | None = None) -> dict[str, Any]:
+    """The page; its `access_token` only for a caller that manages it (else left out)."""
+    values = {"id": page.id, "name": page.name, "category": "Software", "access_token": page_token}
     values["link"] = f"https://www.facebook.com/{page.id}"
     out = select(requested_fields(call, ("id", "name")), PAGE_FIELDS, "Page", values.get)
     return out | {"id": page.id}

@@ -153,6 +153,8 @@ def fault_reply(fault: Fault, page_id: str) -> Reply:
         return Reply(500, {"data": []})
     if fault.kind == "html502":
         return Reply(502, HTML_502, content_type="text/html; charset=utf-8")
+    if fault.kind == "hidden":
+        return not_found(fault.path.strip("/") if fault.path else "0").reply()
     if fault.kind == "permission":
         message = "(#200) Requires pages_read_engagement and leads_retrieval permissions"
         return GraphError(200, message, status=403).reply()

@@ -27,7 +27,7 @@ from leadsync.emulators.graph.webhooks import (
     body_of,
     leadgen_value,
 )
-from leadsync.emulators.graph.world import Fault, World, normalize_fault_kind
+from leadsync.emulators.graph.world import Fault, World, normalize_fault_kind, page_token_of
 
 VERSIONED = re.compile(r"^/(v\d+\.\d+)(/.*)?$")
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
@@ -216,8 +216,24 @@ class GraphEmulator:
         """From now on the token (default: the current one) gets error 190/463."""
         self.world.expire_token(token)
 
-    def issue_token(self, token: str) -> str:
-        return self.world.issue_token(token)
+    def issue_token(self, token: str, *, scopes: Sequence[str] | None = None) -> str:
+        """A new current token with `scopes` (default: every scope leadsync needs)."""
+        if scopes is None:
+            return self.world.issue_token(token)
+        return self.world.issue_token(token, scopes=scopes)
+
+    def page_token(self, page_id: str) -> str:
+        """The page access token /me/accounts hands out for the page."""
+        return page_token_of(page_id)
+
+    def set_lead_access(self, page_id: str, allowed: bool) -> None:
+        """Leads Access Manager: when not allowed, reading the page's leads gets error 200."""
+        self.world.set_lead_access(page_id, allowed)
+
+    def subscribed_fields(self, page_id: str) -> list[str]:
+        """The webhook fields our app is subscribed to on the page (none: [])."""
+        with self.world.lock:
+            return list(self.world.subscriptions.get(page_id, []))
 
     def inject_fault(
         self,

@@ -43,7 +43,10 @@ DEFAULT_SCOPES = (
     "pages_show_list",
 )
 
-FAULT_KINDS = ("http500", "html502", "empty_page", "slow", "batch_null", "disconnect", "permission")
+FAULT_KINDS = (
+    "http500", "html502", "empty_page", "slow", "batch_null", "disconnect", "permission",
+    "hidden",  # the object exists but this token may not see it: Graph's code 100, subcode 33
+)  # fmt: skip
 
 
 @dataclass
@@ -81,10 +84,11 @@ class LeadRecord:
 @dataclass
 class TokenRecord:
     token: str
-    type: str = "SYSTEM_USER"
+    type: str = "SYSTEM_USER"  # or "USER", or "PAGE" (then page_id says which page)
     scopes: tuple[str, ...] = DEFAULT_SCOPES
     expires_at: int = 0  # 0 = never, as system-user tokens
     expired_at: datetime | None = None
+    page_id: str = ""
 
 
 @dataclass
@@ -140,6 +144,8 @@ class World:
         self.leads: dict[str, LeadRecord] = {}
         self.leads_by_form: dict[str, list[LeadRecord]] = {}
         self.subscriptions: dict[str, list[str]] = {}
+        # Pages whose Leads Access Manager does not list our app: lead reads get error 200.
+        self.lead_access_blocked: set[str] = set()
         self.tokens: dict[str, TokenRecord] = {}
         self.current_token = access_token
         self.faults: list[Fault] = []
@@ -152,6 +158,9 @@ class World:
     def add_page(self, page_id: str, name: str = "") -> Page:
         with self.lock:
             page = self.pages[page_id] = Page(page_id, name or f"Page {page_id}")
+            # The page access token a manager of the page gets from /me/accounts.
+            token = page_token_of(page_id)
+            self.tokens.setdefault(token, TokenRecord(token, type="PAGE", page_id=page_id))
             return page
 
     def add_form(
@@ -224,10 +233,16 @@ class World:
 
     # -- tokens ------------------------------------------------------------
     def issue_token(self, token: str, *, scopes: Sequence[str] = DEFAULT_SCOPES) -> str:
+        """A new system-user token with these scopes; it becomes the current one."""
         with self.lock:
             self.tokens[token] = TokenRecord(token, scopes=tuple(scopes))
             self.current_token = token
             return token
+
+    def set_lead_access(self, page_id: str, allowed: bool) -> None:
+        """Leads Access Manager of the page: whether our app may read its leads."""
+        with self.lock:
+            (self.lead_access_blocked.discard if allowed else self.lead_access_blocked.add)(page_id)
 
     def expire_token(self, token: str | None = None) -> None:
         with self.lock:
@@ -287,6 +302,10 @@ class World:
         with self.lock:
             forms = [f for f in self.forms.values() if f.page_id == page_id]
         return sorted(forms, key=lambda f: (f.seq,), reverse=True)
+
+
+def page_token_of(page_id: str) -> str:
+    return f"emulator-page-token-{page_id}"
 
 
 def lead_order_key(lead: LeadRecord) -> tuple[int, int]:

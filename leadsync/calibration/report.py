@@ -15,10 +15,10 @@ from rich.console import RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from leadsync.scoring.charts import bar_chart, lift_chart, share_chart
+from leadsync.calibration.charts import bar_chart, lift_chart, share_chart
 
 if TYPE_CHECKING:
-    from leadsync.scoring.calibrate import CalibrationReport
+    from leadsync.calibration.calibrate import CalibrationReport
 
 # A rate with fewer closed leads than this behind it is shown as a hint only.
 _FEW = 10

@@ -1,5 +1,5 @@
-"""Offline scoring of a CSV (scoring/offline.py) and the `leadsync score` command: rows keep their
-columns and order, gain score, mql and score_reasons; bad rows are named by line."""
+"""Offline scoring of a CSV (calibration/offline.py) and the `leadsync score` command: rows keep
+their columns and order, gain score, mql and score_reasons; bad rows are named by line."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from leadsync.calibration.offline import lead_from_row, read_leads_csv, score_csv
 from leadsync.cli import app
 from leadsync.errors import BadLead
 from leadsync.scoring.engine import Scorer
-from leadsync.scoring.offline import lead_from_row, read_leads_csv, score_csv
 from leadsync.scoring.settings import ScoringSettings
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)

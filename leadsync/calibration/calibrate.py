@@ -21,18 +21,18 @@ from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
-from leadsync.errors import BadLead
-from leadsync.models import Event, Lead, Score
-from leadsync.scoring.amounts import parse_amount
-from leadsync.scoring.engine import Scorer
-from leadsync.scoring.report import render_html, render_tables
-from leadsync.scoring.threshold import (
+from leadsync.calibration.report import render_html, render_tables
+from leadsync.calibration.threshold import (
     MQL_BAND,
     Suggestion,
     ThresholdPoint,
     suggest,
     threshold_curve,
 )
+from leadsync.errors import BadLead
+from leadsync.models import Event, Lead, Score
+from leadsync.scoring.amounts import parse_amount
+from leadsync.scoring.engine import Scorer
 
 __all__ = [
     "Band",

@@ -22,18 +22,18 @@ from typing import Any
 from pydantic import ValidationError
 from rich.console import Console
 
-from leadsync.config import problems_from
-from leadsync.errors import BadLead, ConfigError, LeadsyncError, Problem
-from leadsync.models import Event, Lead, utcnow
-from leadsync.scoring.calibrate import (
+from leadsync.calibration.calibrate import (
     Outcome,
     calibrate,
     read_outcomes,
     render_html,
     render_tables,
 )
+from leadsync.calibration.offline import ATTRIBUTE_COLUMNS, read_leads_csv, score_csv
+from leadsync.config import problems_from
+from leadsync.errors import BadLead, ConfigError, LeadsyncError, Problem
+from leadsync.models import Event, Lead, utcnow
 from leadsync.scoring.engine import Scorer
-from leadsync.scoring.offline import ATTRIBUTE_COLUMNS, read_leads_csv, score_csv
 from leadsync.scoring.settings import ScoringSettings
 
 _OUTCOME_COLUMNS = frozenset({"lead_id", "outcome", "deal_size"})

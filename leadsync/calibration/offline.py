@@ -8,7 +8,8 @@ unanswered question. An optional `events` column lists engagement events as
 email_opened`); an event without a time counts as fresh (at `now`). Existing
 `score`, `mql` and `score_reasons` columns are ignored and rewritten, so a Sheet
 export can be re-scored as it is. The output keeps every input column and row,
-in order, and adds `score`, `mql` (TRUE/FALSE) and `score_reasons`.
+in order, and adds `score`, `mql` (TRUE/FALSE) and `score_reasons`; text cells
+that a spreadsheet would run as a formula are written with a leading quote.
 This module only reads and writes the files; scoring is the engine's.
 """
 
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from leadsync.csv_formulas import FormulaSafeDictWriter, restore
 from leadsync.errors import BadLead
 from leadsync.models import LEAD_ATTRIBUTES, Event, Lead, parse_time
 from leadsync.scoring.engine import Scorer
@@ -50,7 +52,8 @@ def score_csv(scorer: Scorer, input_path: Path, output_path: Path, now: datetime
         reader = csv.DictReader(source)
         header = [name for name in reader.fieldnames or () if name not in SCORE_COLUMNS]
         with open(output_path, "w", newline="", encoding="utf-8") as target:
-            writer = csv.DictWriter(target, [*header, *SCORE_COLUMNS], extrasaction="ignore")
+            # A lead's "=HYPERLINK(...)" must open as text in whoever's spreadsheet.
+            writer = FormulaSafeDictWriter(target, [*header, *SCORE_COLUMNS], extrasaction="ignore")
             writer.writeheader()
             for number, row in _rows(reader):
                 lead, events = lead_from_row(row, number, now)
@@ -84,7 +87,7 @@ def _rows(reader: csv.DictReader[str]) -> Iterator[tuple[int, dict[str, str]]]:
 
 def lead_from_row(row: Mapping[str, str], number: int, now: datetime) -> tuple[Lead, list[Event]]:
     """The lead and events of one CSV row; `number` names the row in error messages."""
-    cell = {name: (value or "").strip() for name, value in row.items() if isinstance(name, str)}
+    cell = {n: restore(v or "").strip() for n, v in row.items() if isinstance(n, str)}
     lead_id = cell.get("lead_id") or f"row-{number}"
     try:
         created = parse_time(cell.get("created_time")) or now

@@ -1,6 +1,6 @@
-"""Calibration against outcomes (scoring/calibrate.py, threshold.py, report.py, cli.py): win rate by
-band, lift per rule, MQL share against 15-30%, MQL-to-won, a suggested threshold with reasons, and
-a self-contained HTML report."""
+"""Calibration against outcomes (calibration/calibrate.py, threshold.py, report.py, cli.py): win
+rate by band, lift per rule, MQL share against 15-30%, MQL-to-won, a suggested threshold with
+reasons, and a self-contained HTML report."""
 
 from __future__ import annotations
 
@@ -12,16 +12,16 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
-from leadsync.cli import app
-from leadsync.errors import BadLead
-from leadsync.models import Event, Lead
-from leadsync.scoring.calibrate import (
+from leadsync.calibration.calibrate import (
     Outcome,
     calibrate,
     read_outcomes,
     render_html,
     render_tables,
 )
+from leadsync.cli import app
+from leadsync.errors import BadLead
+from leadsync.models import Event, Lead
 from leadsync.scoring.engine import Scorer
 from leadsync.scoring.settings import ScoringSettings
 from leadsync.store import open_store

@@ -1,0 +1,106 @@
+"""Binds the HTTP server to an address with the limits of `server/limits.py` applied.
+
+One `Listener` per address (the public port; later, perhaps an admin one). Beyond
+`max_connections` open connections a new one gets `503` with `Retry-After` and is
+closed at once, before any parsing: the cap keeps file descriptors for the store and
+the destinations, and Meta retries a 503. The cap is set well above what slow
+clients can hold between two deadlines, so real webhooks keep flowing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import structlog
+from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
+
+from leadsync.constants import HTTP_SHUTDOWN_TIMEOUT
+from leadsync.server.limits import LIMITS, HttpLimits
+
+log = structlog.get_logger(__name__)
+
+_FULL = (
+    b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nConnection: close\r\n"
+    b"Content-Length: 0\r\n\r\n"
+)
+
+
+class _ProtocolLog(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """aiohttp's server log, with malformed HTTP as one line and no traceback.
+
+    aiohttp logs a request it cannot parse (a bad header line, a bare CR) as an error with
+    a traceback; on a public port that is a client's garbage, not our bug, and a flood of
+    it would bury real errors. Real exceptions keep their traceback.
+    """
+
+    def exception(self, msg: object, *args: Any, exc_info: Any = True, **kwargs: Any) -> None:
+        if isinstance(exc_info, HttpProcessingError):
+            # The category only: the rest echoes the client's bytes, maybe someone's secret.
+            reason = (exc_info.message or "").strip().splitlines()[:1]
+            log.warning("http.malformed", status=exc_info.code, reason=reason[0] if reason else "")
+            return
+        super().exception(msg, *args, exc_info=exc_info, **kwargs)
+
+
+class _Refused(asyncio.Protocol):
+    """A connection past the cap: one 503, then closed."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        transport.write(_FULL)
+        transport.close()
+
+
+class _Capped:
+    """aiohttp's protocol factory, handing out at most `cap` live connections."""
+
+    def __init__(self, server: web.Server, cap: int):
+        self._server = server
+        self._cap = cap
+        self.refused = 0
+
+    def __call__(self) -> asyncio.BaseProtocol:
+        if len(self._server.connections) >= self._cap:
+            self.refused += 1
+            if self.refused % 100 == 1:  # one line per hundred, not a flood during an attack
+                log.warning("http.connections_full", cap=self._cap, refused=self.refused)
+            return _Refused()
+        return self._server()
+
+
+class Listener:
+    """An app served on one address; `port` is the bound port (useful with port 0)."""
+
+    def __init__(self, runner: web.AppRunner, server: asyncio.Server):
+        self._runner = runner
+        self._server = server
+        self.port: int = server.sockets[0].getsockname()[1]
+
+    @classmethod
+    async def start(
+        cls, app: web.Application, host: str, port: int, limits: HttpLimits
+    ) -> Listener:
+        app[LIMITS] = limits
+        runner = web.AppRunner(
+            app,
+            access_log=None,
+            handle_signals=False,
+            keepalive_timeout=limits.header_timeout,
+            lingering_time=limits.linger,
+            logger=_ProtocolLog(logging.getLogger("aiohttp.server"), {}),
+            shutdown_timeout=HTTP_SHUTDOWN_TIMEOUT.total_seconds(),
+        )
+        await runner.setup()
+        assert runner.server is not None
+        loop = asyncio.get_running_loop()
+        factory = _Capped(runner.server, limits.max_connections)
+        server = await loop.create_server(factory, host, port)
+        return cls(runner, server)
+
+    async def close(self) -> None:
+        """Stops listening, lets requests in hand finish, closes the connections."""
+        self._server.close()
+        await self._runner.cleanup()
