@@ -2,7 +2,7 @@
 
 `Store` is what the daemon keeps on disk (SQLite by default, PostgreSQL for
 several replicas), made of one interface per role (ingest, scoring, delivery,
-coordination) so a stage can depend on only what it uses; one SQL
+coordination, outcomes) so a stage can depend on only what it uses; one SQL
 implementation in `leadsync/store/` serves both backends and passes one
 contract suite (`tests/test_store.py`). `Connector` is a
 destination (`connectors/`): it receives batches of scored leads and upserts
@@ -29,6 +29,7 @@ from leadsync.models import (
     Event,
     Form,
     Lead,
+    LeadStage,
     Notification,
     OutboxItem,
     OutboxState,
@@ -168,8 +169,10 @@ class ScoringStore(ABC):
         ones, nothing changes for it. Otherwise its revision goes up by one
         (the first is 1) and one outbox item per destination is enqueued for
         that revision. An update whose `read_revision` is no longer the lead's
-        revision is skipped and named in `stale`. Returns the new revision of
-        each lead that changed.
+        revision is skipped and named in `stale`. A lead whose score is an MQL
+        for the first time reaches the `mql` stage then (at the time it is
+        saved), in the same transaction. Returns the new revision of each lead
+        that changed.
         """
 
     @abstractmethod
@@ -281,7 +284,34 @@ class CoordinationStore(ABC):
         """Sets a small named value."""
 
 
-class Store(IngestStore, ScoringStore, DeliveryStore, CoordinationStore):
+class OutcomeStore(ABC):
+    """A lead's stages through the funnel, once each (`leadsync/store/outcomes.py`).
+
+    Outcomes are read from where sales records them (a sheet's status column,
+    a CRM's lifecycle stage, `POST /events`); `mql` is recorded by `save_scores`.
+    """
+
+    @abstractmethod
+    def record_stages(self, stages: Sequence[LeadStage]) -> list[LeadStage]:
+        """Stores the stages not stored yet, in one transaction; returns those only.
+
+        A lead keeps the first time it reached a stage: a stage read again later
+        (a status typed once more, a lead going back and forth) is not stored
+        twice. A stage stored without a value gets one from a later reading that
+        brings it (not returned: it is no new stage). Stages of leads not stored
+        are ignored.
+        """
+
+    @abstractmethod
+    def stages_for(self, lead_ids: Sequence[str]) -> dict[str, list[LeadStage]]:
+        """The stored stages of each lead among `lead_ids`, in `STAGES` order."""
+
+    @abstractmethod
+    def stages_since(self, since: datetime, limit: int = 10_000) -> list[LeadStage]:
+        """Stages reached at or after `since`, oldest first (then by lead and stage order)."""
+
+
+class Store(IngestStore, ScoringStore, DeliveryStore, CoordinationStore, OutcomeStore):
     """Durable state of the daemon, every role in one. Every write is one transaction."""
 
     @abstractmethod

@@ -13,7 +13,8 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from decimal import Decimal
+from typing import Any, Literal, get_args
 
 from leadsync.constants import GRAPH_ID_MAX_DIGITS
 
@@ -195,19 +196,53 @@ class Score:
         )
 
 
+# A lead's way through the funnel, in order: submitted, marketing-qualified (its score),
+# then what sales records: contacted, sales-qualified (accepted), and closed won or lost.
+Stage = Literal["lead", "mql", "contacted", "sql", "won", "lost"]
+STAGES: tuple[Stage, ...] = get_args(Stage)
+
+
+@dataclass(frozen=True, slots=True)
+class LeadStage:
+    """A stage a lead reached, when, and the deal value that came with it (won, usually).
+
+    Stored once per lead and stage: the first time it was reached. `source` says
+    who told us ("scoring", "events", "google_sheets:<destination>", ...).
+    """
+
+    lead_id: str
+    stage: Stage
+    reached_at: datetime
+    value: Decimal | None = None
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        if self.stage not in STAGES:
+            raise ValueError(f"unknown stage {self.stage!r}; one of {', '.join(STAGES)}")
+        if self.value is not None and not (self.value.is_finite() and self.value >= 0):
+            raise ValueError(f"a deal value is a number of 0 or more, not {self.value}")
+
+    @property
+    def order(self) -> int:
+        """The stage's place in the funnel (`STAGES` order)."""
+        return STAGES.index(self.stage)
+
+
 @dataclass(frozen=True, slots=True)
 class ScoredLead:
-    """What a connector receives: the lead, its current score and its revision.
+    """What a connector receives: the lead, its current score, its revision and stages.
 
     `external_id` is what this destination answered the last time it took this
     lead (its last `DeliveryResult.external_id`), "" when it never did: a
     connector that must act once per lead (an MQL alert) reads it back here.
+    `stages` are the stages the lead has reached so far, in `STAGES` order.
     """
 
     lead: Lead
     score: Score
     revision: int = 1
     external_id: str = ""
+    stages: tuple[LeadStage, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 
 from leadsync.abc import ConnectorBase
 from leadsync.config import DestinationSettings
 from leadsync.errors import TransientError
-from leadsync.models import DeliveryResult, Lead, ScoredLead, utcnow
+from leadsync.models import DeliveryResult, Lead, LeadStage, ScoredLead, utcnow
 from leadsync.outbox.enqueue import Enqueuer
 from leadsync.outbox.runner import DeliveryWorker, backoff_after
 from leadsync.scoring.engine import Scorer
@@ -33,6 +34,7 @@ class MemoryDestination(ConnectorBase):
 
     def __init__(self) -> None:
         self.rows: dict[str, int] = {}
+        self.seen: dict[str, ScoredLead] = {}
         self.down = False
         self.refuse: set[str] = set()
 
@@ -49,6 +51,7 @@ class MemoryDestination(ConnectorBase):
                 results.append(DeliveryResult(scored.lead.id, TransientError("refused")))
             else:
                 self.rows[scored.lead.id] = scored.score.points
+                self.seen[scored.lead.id] = scored
                 results.append(DeliveryResult(scored.lead.id))
         return results
 
@@ -137,3 +140,15 @@ def test_a_paced_destination_is_waited_for_before_the_claim(store):
     worker = DeliveryWorker(store, "memory", destination, owner="w")
     assert worker.run_once() == 3
     assert destination.batches == [["1", "2", "3"]]
+
+
+def test_a_connector_sees_each_lead_s_stages_in_funnel_order(store):
+    arrive(store, "1", "2")
+    won = LeadStage("1", "won", utcnow(), Decimal("250"), "events")
+    contacted = LeadStage("1", "contacted", utcnow() - AN_HOUR, None, "events")
+    sql = LeadStage("2", "sql", utcnow(), None, "events")
+    store.record_stages([won, contacted, sql])
+    destination = MemoryDestination()
+    DeliveryWorker(store, DEST.name, destination, owner="me").run_once()
+    assert destination.seen["1"].stages == (contacted, won)
+    assert destination.seen["2"].stages == (sql,)

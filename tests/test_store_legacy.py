@@ -13,12 +13,13 @@ from __future__ import annotations
 import shutil
 from collections.abc import Iterator
 from datetime import timedelta
+from decimal import Decimal
 
 import psycopg
 import pytest
 
 from leadsync.abc import ScoreUpdate, Store
-from leadsync.models import Checkpoint, DeliveryResult, Lead, ServiceStatus
+from leadsync.models import Checkpoint, DeliveryResult, Lead, LeadStage, ServiceStatus
 from leadsync.store import open_store, postgres_target
 from tests.fixtures import make_legacy_stores as legacy
 from tests.store_fixtures import run_sql
@@ -96,6 +97,14 @@ def test_every_row_an_earlier_release_wrote_reads_back(old, legacy_url):
     ]
     assert old.get_meta("rules_version") == "v-legacy"
     assert old.owners() == {legacy.OWNER}
+
+
+def test_leads_that_were_mqls_before_stages_existed_have_reached_the_mql_stage(old):
+    found = old.stages_for(["1001", "1002", "1003", "1004"])
+    assert [(s.lead_id, s.stage, s.source) for v in found.values() for s in v] == [
+        ("1001", "mql", "scoring")
+    ]
+    assert old.record_stages([LeadStage("1002", "won", legacy.T0, Decimal("10"), "events")])
 
 
 def test_the_dead_letter_and_queue_figures_read_back(old):

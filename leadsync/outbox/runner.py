@@ -121,8 +121,9 @@ class DeliveryWorker:
         leads = self._store.get_leads(ids)
         scores = self._store.current_scores(ids)
         receipts = self._store.external_ids(self.name, ids)
+        stages = self._store.stages_for(ids)
         return [
-            ScoredLead(leads[i], *scores[i], external_id=receipts.get(i, ""))
+            ScoredLead(leads[i], *scores[i], receipts.get(i, ""), tuple(stages.get(i, ())))
             for i in ids
             if i in leads and i in scores
         ]

@@ -1,9 +1,9 @@
 """`SQLStore`: the one implementation of `leadsync.abc.Store`, by role, over a dialect.
 
 Each role has a module named after it: `ingest` (notifications, leads, forms,
-checkpoints), `scoring` (scores, events), `delivery` (outbox, dead letter) and
-`coordination` (leases, owners, health). This class joins them over a
-backend's connections and dialect, and migrates: in one write transaction
+checkpoints), `scoring` (scores, events), `delivery` (outbox, dead letter),
+`coordination` (leases, owners, health) and `outcomes` (lead stages). This class
+joins them over a backend's connections and dialect, and migrates: in one write transaction
 under the dialect's lock it refuses a database newer than this code knows (an
 old replica must not write to a schema it does not understand) and applies
 the missing migrations in order, recording each in `schema_version`.
@@ -23,6 +23,7 @@ from leadsync.models import utcnow
 from leadsync.store.coordination import Coordination
 from leadsync.store.delivery import Delivery
 from leadsync.store.ingest import Ingest
+from leadsync.store.outcomes import Outcomes
 from leadsync.store.scoring import Scoring
 from leadsync.store.sql import Connections, Dialect
 
@@ -74,7 +75,7 @@ def to_apply(current: int, known: list[Migration]) -> list[Migration]:
     return [m for m in known if m.version > current]
 
 
-class SQLStore(Ingest, Scoring, Delivery, Coordination, Store):
+class SQLStore(Ingest, Scoring, Delivery, Coordination, Outcomes, Store):
     """`Store` on a SQL database: the backend's connections spoken through its dialect."""
 
     def __init__(self, db: Connections, dialect: Dialect):

@@ -100,6 +100,7 @@ class PostgresDialect(Dialect):
         "key": 'text COLLATE "C"',
         "time": "timestamptz",
         "bool": "boolean",
+        "decimal": "numeric",
     }
 
     def __init__(self, schema: str):

@@ -3,7 +3,8 @@
 `save_scores` turns scores into deliveries in one transaction: an update
 computed from another revision than the stored one is stale and skipped; a
 lead whose outcome changed gets the next revision and one outbox item per
-destination. The dialect serialises revisions of a lead across writers.
+destination, and a lead scored an MQL reaches the `mql` stage (once). The
+dialect serialises revisions of a lead across writers.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Mapping, Sequence
 
 from leadsync.abc import SavedScores, ScoreUpdate, ScoringStore
 from leadsync.models import Event, Score, utcnow
+from leadsync.store.outcomes import record_mql
 from leadsync.store.rows import event_params, first_of_each, score_params
 from leadsync.store.sql import SQLRole, Tx
 
@@ -60,6 +62,7 @@ class Scoring(SQLRole, ScoringStore):
             tx.many(ENQUEUE, outbox)
             if first := [u.lead_id for u, revision in changes if revision == 1]:
                 tx.run("UPDATE leads SET scored = true WHERE id = ANY(:ids)", {"ids": first})
+            record_mql(tx, [u.lead_id for u, _ in changes if u.score.mql], now)
         return SavedScores({u.lead_id: revision for u, revision in changes}, stale)
 
     def current_scores(self, lead_ids: Sequence[str]) -> dict[str, tuple[Score, int]]:

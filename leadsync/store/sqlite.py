@@ -25,6 +25,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 from leadsync.errors import ConfigError, Problem, TransientError
@@ -196,8 +197,14 @@ class SQLiteDialect(Dialect):
     name = "sqlite"
     rows = Rows(decode_time)
     false = "0"  # the partial index says `scored = 0`, and SQLite must see the same words
-    words = {"serial": "INTEGER PRIMARY KEY", "key": "TEXT", "time": "TEXT", "bool": "INTEGER"}
-    converters = {datetime: encode_time, list: json.dumps}
+    words = {
+        "serial": "INTEGER PRIMARY KEY",
+        "key": "TEXT",
+        "time": "TEXT",
+        "bool": "INTEGER",
+        "decimal": "TEXT",
+    }
+    converters = {datetime: encode_time, list: json.dumps, Decimal: str}
 
     def translate(self, text: str) -> str:
         return ANY.sub(r"IN (SELECT value FROM json_each(:\1))", text)

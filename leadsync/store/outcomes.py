@@ -1,0 +1,96 @@
+"""Outcomes in the store: a lead's stages through the funnel, once per lead and stage.
+
+A stage is inserted only when the lead has not reached it yet (the primary key
+is lead and stage, and an insert that meets one does nothing), so replicas
+reading the same sheet, or a status typed twice, agree on one row: the first
+time it was seen. A later reading may bring the deal value a stage was stored
+without; that fills it in and changes nothing else. Stages of leads we never
+stored are ignored, like a sheet row someone added by hand.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from decimal import Decimal
+
+from leadsync.abc import OutcomeStore
+from leadsync.models import LeadStage, utcnow
+from leadsync.store.rows import Row, params
+from leadsync.store.sql import SQLRole, Tx
+
+RECORD = """
+INSERT INTO lead_stages (lead_id, stage, reached_at, value, source, recorded_at)
+SELECT :lead_id, :stage, :reached_at, :value, :source, :recorded_at
+WHERE EXISTS (SELECT 1 FROM leads WHERE id = :lead_id)
+ON CONFLICT (lead_id, stage) DO NOTHING RETURNING lead_id, stage
+"""
+
+FILL_VALUE = """
+UPDATE lead_stages SET value = :value
+WHERE lead_id = :lead_id AND stage = :stage AND value IS NULL
+"""
+
+# The mql stage of leads whose score became an MQL (save_scores, same transaction).
+RECORD_MQL = """
+INSERT INTO lead_stages (lead_id, stage, reached_at, source, recorded_at)
+VALUES (:lead_id, 'mql', :now, 'scoring', :now)
+ON CONFLICT (lead_id, stage) DO NOTHING
+"""
+
+
+class Outcomes(SQLRole, OutcomeStore):
+    """The lead stages of `leadsync.abc.Store`."""
+
+    def record_stages(self, stages: Sequence[LeadStage]) -> list[LeadStage]:
+        if not stages:
+            return []
+        stages, now = merged(stages), utcnow()
+        with self._write() as tx:
+            new = {
+                (row["lead_id"], row["stage"])
+                for row in tx.inserted(RECORD, [params(s, recorded_at=now) for s in stages])
+            }
+            valued = [s for s in stages if s.value is not None and (s.lead_id, s.stage) not in new]
+            tx.many(FILL_VALUE, [params(s) for s in valued])
+        return [s for s in stages if (s.lead_id, s.stage) in new]
+
+    def stages_for(self, lead_ids: Sequence[str]) -> dict[str, list[LeadStage]]:
+        query = "SELECT * FROM lead_stages WHERE lead_id = ANY(:ids)"
+        found: dict[str, list[LeadStage]] = {}
+        stages = self._stages(self._fetch(query, {"ids": list(lead_ids)}))
+        for stage in sorted(stages, key=lambda s: (s.lead_id, s.order)):
+            found.setdefault(stage.lead_id, []).append(stage)
+        return found
+
+    def stages_since(self, since: datetime, limit: int = 10_000) -> list[LeadStage]:
+        query = (
+            "SELECT * FROM lead_stages WHERE reached_at >= :since"
+            " ORDER BY reached_at, lead_id LIMIT :limit"
+        )
+        rows = self._fetch(query, {"since": since, "limit": limit})
+        return sorted(self._stages(rows), key=lambda s: (s.reached_at, s.lead_id, s.order))
+
+    def _stages(self, rows: Iterable[Row]) -> list[LeadStage]:
+        return [self._rows.model(LeadStage, row, value=decimal(row["value"])) for row in rows]
+
+
+def record_mql(tx: Tx, lead_ids: Sequence[str], now: datetime) -> None:
+    """Records the `mql` stage of leads just scored as MQLs (kept when they reached it before)."""
+    tx.many(RECORD_MQL, [{"lead_id": lead_id, "now": now} for lead_id in lead_ids])
+
+
+def merged(stages: Iterable[LeadStage]) -> list[LeadStage]:
+    """One stage per lead and stage: the earliest reading, with the first value any brought."""
+    found: dict[tuple[str, str], LeadStage] = {}
+    for stage in sorted(stages, key=lambda s: s.reached_at):
+        key = (stage.lead_id, stage.stage)
+        first = found.setdefault(key, stage)
+        if first.value is None and stage.value is not None:
+            found[key] = LeadStage(**(params(first) | {"value": stage.value}))
+    return list(found.values())
+
+
+def decimal(value: object) -> Decimal | None:
+    """A stored deal value (numeric on PostgreSQL, text on SQLite) as a Decimal."""
+    return None if value is None else Decimal(str(value))

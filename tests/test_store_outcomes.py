@@ -1,0 +1,152 @@
+"""The outcome part of the `Store` contract (lead stages), run against every backend.
+
+Uses the `store` fixture (tests/store_fixtures.py): a migrated, empty store on a
+SQLite file or in a PostgreSQL schema of its own. Times are relative to now.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+
+from leadsync.abc import ScoreUpdate
+from leadsync.models import STAGES, Lead, LeadStage, Reason, Score, utcnow
+from leadsync.store import open_store
+
+NOW = utcnow()
+
+
+def lead(lead_id: str) -> Lead:
+    return Lead(lead_id, NOW - timedelta(days=3), "p1", "f1")
+
+
+def score(points: int) -> Score:
+    return Score(points, points >= 60, (Reason("rule", points, "fit"),))
+
+
+def stage(lead_id: str, name: str, hours_ago: float = 1, value: str | None = None) -> LeadStage:
+    amount = None if value is None else Decimal(value)
+    return LeadStage(lead_id, name, NOW - timedelta(hours=hours_ago), amount, "test")  # type: ignore[arg-type]
+
+
+def names(found: dict[str, list[LeadStage]], lead_id: str) -> list[str]:
+    return [s.stage for s in found.get(lead_id, [])]
+
+
+def test_stages_are_the_funnel_in_order():
+    assert STAGES == ("lead", "mql", "contacted", "sql", "won", "lost")
+
+
+def test_a_stage_is_checked_when_made():
+    with pytest.raises(ValueError, match="unknown stage 'closed'"):
+        LeadStage("1", "closed", NOW)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="0 or more"):
+        LeadStage("1", "won", NOW, Decimal("-5"))
+    with pytest.raises(ValueError, match="0 or more"):
+        LeadStage("1", "won", NOW, Decimal("NaN"))
+
+
+def test_record_stages_returns_the_new_ones_and_keeps_them(store):
+    store.save_leads([lead("1"), lead("2")])
+    new = store.record_stages([stage("1", "contacted", 5), stage("2", "won", 2, "1200.50")])
+    assert [(s.lead_id, s.stage) for s in new] == [("1", "contacted"), ("2", "won")]
+    found = store.stages_for(["1", "2", "3"])
+    assert found["1"] == [stage("1", "contacted", 5)]
+    [won] = found["2"]
+    assert won == stage("2", "won", 2, "1200.50")
+    assert won.value == Decimal("1200.50") and str(won.value) == "1200.50"  # exact, not a float
+    assert "3" not in found
+
+
+def test_a_stage_reached_again_is_not_a_second_stage(store):
+    store.save_leads([lead("1")])
+    store.record_stages([stage("1", "contacted", 5)])
+    assert store.record_stages([stage("1", "contacted", 1)]) == []  # typed again later
+    assert store.stages_for(["1"])["1"] == [stage("1", "contacted", 5)]  # the first time stays
+
+
+def test_one_batch_reading_a_stage_twice_keeps_the_earliest(store):
+    store.save_leads([lead("1")])
+    new = store.record_stages([stage("1", "sql", 1), stage("1", "sql", 3, "90")])
+    assert new == [stage("1", "sql", 3, "90")]
+    assert store.stages_for(["1"])["1"] == [stage("1", "sql", 3, "90")]
+
+
+def test_a_later_value_fills_in_a_stage_stored_without_one(store):
+    store.save_leads([lead("1")])
+    store.record_stages([stage("1", "won", 5)])
+    assert store.record_stages([stage("1", "won", 1, "300")]) == []  # no new stage...
+    assert store.stages_for(["1"])["1"] == [stage("1", "won", 5, "300")]  # ...but its value
+    store.record_stages([stage("1", "won", 0.5, "999")])
+    assert store.stages_for(["1"])["1"][0].value == Decimal("300")  # a value is never replaced
+
+
+def test_stages_of_unknown_leads_are_ignored(store):
+    store.save_leads([lead("1")])
+    assert store.record_stages([stage("404", "won", 1, "10"), stage("1", "lost")]) == [
+        stage("1", "lost")
+    ]
+    assert store.stages_for(["404"]) == {}
+
+
+def test_stages_for_come_in_funnel_order(store):
+    store.save_leads([lead("1")])
+    reached = [stage("1", "lost", 1), stage("1", "contacted", 9), stage("1", "sql", 12)]
+    store.record_stages(reached)
+    assert names(store.stages_for(["1"]), "1") == ["contacted", "sql", "lost"]
+    assert store.stages_for([]) == {}
+
+
+def test_stages_since_are_those_reached_since_oldest_first(store):
+    store.save_leads([lead("1"), lead("2")])
+    store.record_stages(
+        [stage("1", "contacted", 30), stage("2", "contacted", 5), stage("1", "won", 2, "5")]
+    )
+    since = store.stages_since(NOW - timedelta(hours=10))
+    assert [(s.lead_id, s.stage) for s in since] == [("2", "contacted"), ("1", "won")]
+    assert since[1].value == Decimal("5")
+    assert len(store.stages_since(NOW - timedelta(days=2), limit=2)) == 2
+    assert store.stages_since(NOW) == []
+
+
+def test_a_lead_scored_an_mql_reaches_the_mql_stage_once(store):
+    store.save_leads([lead("1"), lead("2")])
+    before = utcnow()
+    store.save_scores([ScoreUpdate("1", score(75)), ScoreUpdate("2", score(30))])
+    after = utcnow()
+    found = store.stages_for(["1", "2"])
+    [mql] = found["1"]
+    assert (mql.stage, mql.source) == ("mql", "scoring")
+    assert before <= mql.reached_at <= after
+    assert "2" not in found  # not an MQL
+    store.save_scores([ScoreUpdate("1", score(40))])  # falls back to nurture...
+    store.save_scores([ScoreUpdate("1", score(80))])  # ...and is an MQL again: the same stage
+    assert store.stages_for(["1"])["1"] == [mql]
+    store.save_scores([ScoreUpdate("2", score(65))])
+    assert names(store.stages_for(["2"]), "2") == ["mql"]
+
+
+def test_a_stale_score_records_no_mql_stage(store):
+    store.save_leads([lead("1")])
+    store.save_scores([ScoreUpdate("1", score(20), read_revision=0)])
+    saved = store.save_scores([ScoreUpdate("1", score(90), read_revision=0)])
+    assert saved.stale == {"1"}
+    assert store.stages_for(["1"]) == {}
+
+
+def test_stages_are_shared_by_replicas(store_url):
+    other = open_store(store_url)
+    other.migrate()
+    try:
+        other.save_leads([lead("1")])
+        assert other.record_stages([stage("1", "sql", 4)]) == [stage("1", "sql", 4)]
+        replica = open_store(store_url)
+        try:
+            assert replica.record_stages([stage("1", "sql", 1)]) == []
+            assert replica.stages_for(["1"])["1"] == [stage("1", "sql", 4)]
+        finally:
+            replica.close()
+    finally:
+        other.close()
