@@ -200,6 +200,8 @@ class Score:
 # then what sales records: contacted, sales-qualified (accepted), and closed won or lost.
 Stage = Literal["lead", "mql", "contacted", "sql", "won", "lost"]
 STAGES: tuple[Stage, ...] = get_args(Stage)
+# The stages sales records (a sheet's status, a CRM's lifecycle stage, POST /events).
+OUTCOMES: tuple[Stage, ...] = STAGES[2:]
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,6 +4,7 @@ cannot be (future, before the lead), and 400s that name each bad item in our wor
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 import requests
@@ -121,3 +122,87 @@ def test_errors_are_in_our_words_and_name_each_item(running):
 def test_a_body_that_is_not_json_says_so(running):
     reply = requests.post(f"{running.url}/events", data=b"{nope", headers=AUTH, timeout=10)
     assert reply.status_code == 400 and reply.json()["problems"] == ["body is not JSON"]
+
+
+# -- outcomes ---------------------------------------------------------------------------
+
+
+def stages(running) -> list[tuple]:
+    found = running.store.stages_for(["9001"]).get("9001", [])
+    return [(s.stage, s.reached_at, s.value, s.source) for s in found]
+
+
+def test_outcome_events_record_the_lead_s_stages_once(running):
+    contacted, won = utcnow() - timedelta(hours=5), utcnow() - timedelta(hours=1)
+    reply = post(
+        running,
+        [
+            event(contacted, id="o1", type="contacted"),
+            event(won, id="o2", type="won", value="1200.50"),
+        ],
+    )
+    assert reply.status_code == 200
+    assert reply.json() == {"stored": 2, "duplicates": 0, "unknown_lead": [], "stages": 2}
+    expected = [
+        ("contacted", contacted, None, "events"),
+        ("won", won, Decimal("1200.50"), "events"),
+    ]
+    assert stages(running) == expected
+    assert [e.type for e in stored_events(running)] == ["contacted", "won"]  # kept as events too
+    again = post(running, event(won, id="o2", type="won", value="1200.50"))  # a retry
+    assert again.json() == {"stored": 0, "duplicates": 1, "unknown_lead": [], "stages": 0}
+    later = post(running, event(utcnow(), id="o3", type="contacted"))  # reached again later
+    assert later.json()["stages"] == 0 and later.json()["stored"] == 1
+    assert stages(running) == expected
+
+
+def test_an_outcome_value_may_be_a_json_number_and_is_optional(running):
+    reply = post(
+        running,
+        [event(utcnow(), id="o1", type="sql"), event(utcnow(), id="o2", type="lost", value=0)],
+    )
+    assert reply.status_code == 200 and reply.json()["stages"] == 2
+    assert [(s[0], s[2]) for s in stages(running)] == [("sql", None), ("lost", Decimal("0"))]
+
+
+def test_an_outcome_by_email_goes_to_the_newest_lead_of_that_email(running):
+    email = {"email": ("ann@example.com",)}
+    older = Lead("9002", utcnow() - timedelta(days=9), "1", "2", answers=email)
+    newer = Lead("9003", utcnow() - timedelta(days=1), "1", "2", answers=email)
+    running.store.save_leads([older, newer])
+    reply = post(
+        running,
+        {
+            "id": "o1",
+            "email": "Ann@example.com",
+            "type": "won",
+            "at": utcnow().isoformat(),
+            "value": 90,
+        },
+    )
+    assert reply.json()["stages"] == 1
+    assert running.store.stages_for(["9002", "9003"]).keys() == {"9003"}
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        (-1, "[0].value: is negative; a deal value is a number of 0 or more, like 1200.50"),
+        (
+            "$1,200",
+            "[0].value: is not a number; a deal value is a number of 0 or more, like 1200.50",
+        ),
+        ("NaN", "[0].value: is not a number; a deal value is a number of 0 or more, like 1200.50"),
+        ("1e400", "[0].value: has too many digits"),
+        ("0.0000001", "[0].value: has more than 6 decimal places"),
+        (True, "[0].value: is not a number; a deal value is a number of 0 or more, like 1200.50"),
+    ],
+)
+def test_a_bad_outcome_value_is_refused_in_our_words_and_nothing_is_stored(running, value, problem):
+    reply = post(
+        running,
+        [event(utcnow(), id="o0", type="sql"), event(utcnow(), id="o1", type="won", value=value)],
+    )
+    assert reply.status_code == 400
+    assert reply.json()["problems"] == [problem.replace("[0]", "[1]")]
+    assert stored_events(running) == [] and stages(running) == []

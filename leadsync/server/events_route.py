@@ -8,6 +8,12 @@ idempotent by event id, and every lead whose events changed is re-scored, so
 its existing row flips to MQL when it crosses the threshold. An event dated in
 the future (beyond a few minutes of clock skew) or before its lead was created
 is refused: it would score a lead for something it cannot have done.
+
+Outcome types (`contacted`, `sql`, `won`, `lost`, with an optional deal
+`value`) are what sales recorded: kept as events like any other, and each
+also records the lead's stage (once per lead and stage, the first time).
+An outcome sent by email goes to the newest lead of that email that existed
+by then: one deal, one lead, so a report does not count it for each.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import asyncio
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from typing import Annotated, Any
 
 import structlog
@@ -23,7 +30,7 @@ from aiohttp import web
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from leadsync.constants import CLOCK_SKEW
-from leadsync.models import Event, Lead, is_graph_id, utcnow
+from leadsync.models import OUTCOMES, Event, Lead, LeadStage, is_graph_id, utcnow
 from leadsync.server.auth import bearer_token, same_secret
 from leadsync.server.context import CONTEXT, ServerContext
 from leadsync.server.limits import BodyTooSlow, read_body, too_slow
@@ -31,6 +38,7 @@ from leadsync.server.limits import BodyTooSlow, read_body, too_slow
 log = structlog.get_logger(__name__)
 
 _TIME_EXAMPLE = "write it like 2026-11-20T10:00:00Z"
+_VALUE_EXAMPLE = "a deal value is a number of 0 or more, like 1200.50"
 
 
 def _aware(value: datetime) -> datetime:
@@ -64,6 +72,8 @@ class EventIn(BaseModel):
     at: Annotated[datetime, AfterValidator(_aware)]
     lead_id: Annotated[str, Field(max_length=64), AfterValidator(_lead_id)] = ""
     email: Annotated[str, Field(max_length=320)] = ""
+    # A deal's value (outcomes): bounded so every backend stores it exactly.
+    value: Annotated[Decimal, Field(ge=0, max_digits=21, decimal_places=6)] | None = None
 
 
 # Our words for pydantic's error types; anything else is "is not valid".
@@ -75,6 +85,13 @@ _MESSAGES = {
     "datetime_parsing": f"is not a time; {_TIME_EXAMPLE}",
     "datetime_from_date_parsing": f"is not a time; {_TIME_EXAMPLE}",
     "model_type": "must be an object with id, type, at and lead_id or email",
+    "decimal_parsing": f"is not a number; {_VALUE_EXAMPLE}",
+    "decimal_type": f"is not a number; {_VALUE_EXAMPLE}",
+    "finite_number": f"is not a number; {_VALUE_EXAMPLE}",
+    "greater_than_equal": f"is negative; {_VALUE_EXAMPLE}",
+    "decimal_max_digits": "has too many digits",
+    "decimal_max_places": "has more than 6 decimal places",
+    "decimal_whole_digits": "has too many digits",
 }
 
 
@@ -170,11 +187,29 @@ def _store_events(ctx: ServerContext, events: list[EventIn]) -> tuple[list[str],
     if problems:
         return problems, {}
     new = ctx.store.add_events(resolved)
+    # Every time, not only for new events: a retry after a crash between the two writes
+    # records what the first try could not, and a stage is stored once however often.
+    stages = ctx.store.record_stages(outcome_stages(ctx, events))
     changed = sorted({event.lead_id for event in new})
     if changed:
         ctx.events_stored(changed)
+    if stages:
+        log.info("stages.recorded", source="events", lead_ids=sorted({s.lead_id for s in stages}))
     result = {"stored": len(new), "duplicates": len(resolved) - len(new), "unknown_lead": unknown}
-    return [], result
+    return [], result | {"stages": len(stages)}
+
+
+def outcome_stages(ctx: ServerContext, events: list[EventIn]) -> list[LeadStage]:
+    """The stage each outcome event says its lead reached (the newest lead by then, by email)."""
+    stages = []
+    for item in events:
+        if item.type not in OUTCOMES:
+            continue
+        leads = [lead for lead in _leads_of(ctx, item) if lead.created_time - CLOCK_SKEW <= item.at]
+        if leads:
+            newest = max(leads, key=lambda lead: lead.created_time)
+            stages.append(LeadStage(newest.id, item.type, item.at, item.value, "events"))  # type: ignore[arg-type]
+    return stages
 
 
 def _leads_of(ctx: ServerContext, item: EventIn) -> list[Lead]:
