@@ -41,6 +41,7 @@ from leadsync.abc import ConnectorBase
 from leadsync.constants import SHEETS_WRITES_PER_MINUTE
 from leadsync.errors import AuthError, LeadsyncError, PermanentError, RateLimited
 from leadsync.models import DeliveryResult, ScoredLead
+from leadsync.outcomes.values import DEFAULT_SHEET_VALUES, stage_lookup
 
 log = structlog.get_logger(__name__)
 
@@ -66,6 +67,13 @@ class Settings(BaseModel):
     api_url: str = GOOGLE_SHEETS_URL
     timezone: str = "UTC"
     writes_per_minute: int = Field(SHEETS_WRITES_PER_MINUTE, ge=1)
+    # Outcomes people type (read by leadsync/outcomes/sheets.py, never written): "" = none.
+    outcome_column: str = Field("", description='the column sales edits, like "Status"')
+    outcome_values: dict[str, list[str]] = Field(
+        default_factory=lambda: {k: list(v) for k, v in DEFAULT_SHEET_VALUES.items()},
+        description="which of its values mean contacted, sql, won and lost",
+    )
+    value_column: str = Field("", description='an optional deal value column, like "Deal value"')
 
     @field_validator("spreadsheet")
     @classmethod
@@ -93,6 +101,19 @@ class Settings(BaseModel):
             raise ValueError(f"unknown placeholder {sorted(unknown)}; use {known}")
         if not value.strip():
             raise ValueError("a worksheet name is required")
+        return value
+
+    @field_validator("outcome_column", "value_column")
+    @classmethod
+    def _column(cls, value: str) -> str:
+        if value.strip() in layout.OUR_COLUMNS:
+            raise ValueError(f"{value.strip()!r} is a column leadsync writes; name sales' own")
+        return value.strip()
+
+    @field_validator("outcome_values")
+    @classmethod
+    def _outcomes(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        stage_lookup(value)  # raises with what is wrong
         return value
 
     @field_validator("credentials")
@@ -157,6 +178,11 @@ class GoogleSheetsConnector(ConnectorBase):
     @property
     def spreadsheet_id(self) -> str:
         return self.settings.spreadsheet
+
+    @property
+    def read_budget(self) -> MinuteBudget:
+        """The sheet's read quota, shared with the outcome reader of this destination."""
+        return self._reads
 
     @property
     def per_form(self) -> bool:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -152,7 +153,8 @@ class MinuteBudget:
     of its refill, which can exceed a per-minute quota. Past a small burst, requests are
     also spaced evenly (window / limit apart): spending the whole minute's quota in the
     first seconds of a sustained flow would leave every later lead waiting for the next
-    minute, where spacing keeps each one within about a second.
+    minute, where spacing keeps each one within about a second. Thread-safe: the
+    connector and the outcome reader of one sheet share its read budget.
     """
 
     def __init__(
@@ -165,11 +167,16 @@ class MinuteBudget:
         self.limit, self.window = limit, window
         self._clock, self._sleep = clock, sleep
         self._sent: deque[float] = deque()
+        self._lock = threading.RLock()
         self.burst = max(1, limit // BURST_SHARE)
         self.spacing = window / limit
 
     def wait_time(self, count: int) -> float:
         """Seconds until `count` more requests fit in the window and the pace."""
+        with self._lock:
+            return self._wait_time(count)
+
+    def _wait_time(self, count: int) -> float:
         now = self._clock()
         while self._sent and self._sent[0] <= now - self.window:
             self._sent.popleft()
@@ -185,18 +192,20 @@ class MinuteBudget:
         """Waits for room for `count` requests, or raises RateLimited when that is too long."""
         if count <= 0:
             return
-        wait = self.wait_time(count)
-        if wait > max_wait:
-            raise RateLimited(f"{what}: holding back to stay under the quota", retry_after=wait)
-        if wait > 0:
-            self._sleep(wait)
-        now = self._clock()
-        self._sent.extend([now] * count)
+        with self._lock:  # held while sleeping: the other user of the budget waits its turn
+            wait = self._wait_time(count)
+            if wait > max_wait:
+                raise RateLimited(f"{what}: holding back to stay under the quota", retry_after=wait)
+            if wait > 0:
+                self._sleep(wait)
+            now = self._clock()
+            self._sent.extend([now] * count)
 
     def exhaust(self) -> None:
         """Google said 429: count the window as full from now."""
-        now = self._clock()
-        self._sent = deque([now] * self.limit)
+        with self._lock:
+            now = self._clock()
+            self._sent = deque([now] * self.limit)
 
 
 def _api_error(exc: gspread.exceptions.APIError, sheet: str, account: str) -> Exception:

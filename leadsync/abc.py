@@ -327,6 +327,21 @@ class Store(IngestStore, ScoringStore, DeliveryStore, CoordinationStore, Outcome
         """Proves the store is writable (writes a heartbeat); raises when it is not."""
 
 
+class OutcomeReader(Protocol):
+    """Reads outcomes from where sales records them (`leadsync/outcomes/`), never writes there.
+
+    `read` is one round: it reads its source, records the stages it found through
+    the store and returns those new to the store. Failures are raised as leadsync
+    errors (`AuthError`, `RateLimited`, `TransientError`); the next round tries again.
+    """
+
+    name: str  # the destination it reads
+
+    def read(self) -> list[LeadStage]: ...
+
+    def close(self) -> None: ...
+
+
 @runtime_checkable
 class Connector(Protocol):
     """A destination. One module in `connectors/` plus one registry line.

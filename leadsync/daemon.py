@@ -42,6 +42,7 @@ from leadsync.metrics import Metrics
 from leadsync.models import DestinationStats, ScoredLead, ServiceStatus, utcnow
 from leadsync.outbox.enqueue import Enqueuer
 from leadsync.outbox.runner import DeliveryWorker
+from leadsync.outcomes.job import OutcomeJobs, build_readers
 from leadsync.reload import Reloader, ReloadPlan
 from leadsync.scoring.engine import Scorer
 from leadsync.server.app import Servers, serve
@@ -116,6 +117,7 @@ class Daemon:
         )
         self.scheduler = AsyncIOScheduler(timezone="UTC")
         self.scheduled = ScheduledRuns()
+        self.outcomes = OutcomeJobs(self.store, self.leases, self.scheduled)
         self.http_limits = http_limits or HttpLimits()
         self._servers: Servers | None = None
         self.port: int | None = None
@@ -182,6 +184,7 @@ class Daemon:
             if self.started:
                 self.leases.release(f"deliver:{worker.name}")
             worker.close()
+        self.outcomes.close()
         self.store.close()
         self.metrics.up.set(0)
         log.info("daemon.stopped")
@@ -228,6 +231,8 @@ class Daemon:
         # New lists, not edits: the score step iterates them from its thread.
         self.workers = [w for w, _ in kept]
         self.delivery_jobs = [j for _, j in kept]
+        if self.started:
+            self.schedule_outcomes()
 
     def schedule_polls(self) -> None:
         """One poll job per page (replacing any), each polled once at once."""
@@ -240,6 +245,13 @@ class Daemon:
                 self._poll_page, "interval", seconds=interval, args=[page.id, page.forms],
                 id=f"poll:{page.id}", next_run_time=utcnow(), max_instances=1, coalesce=True,
             )  # fmt: skip
+        self.schedule_outcomes()  # read at least as often as leads are polled
+
+    def schedule_outcomes(self) -> None:
+        """One outcome reader per source (replacing any), each read once at once."""
+        connectors_by_name = {w.name: w.connector for w in self.workers}
+        readers = build_readers(self.settings.destinations, self.store, connectors_by_name.get)
+        self.outcomes.schedule(self.scheduler, readers, self.settings.facebook.poll_interval)
 
     def _schedule(self) -> None:
         self.schedule_polls()

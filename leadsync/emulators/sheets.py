@@ -11,7 +11,7 @@ a background thread with its own event loop::
         emu.values("sheet-1", "Leads")               # what a person would see
 
 It also plays the person working in the sheet (type in a cell, add a "Status"
-column, sort rows) and the service misbehaving (quota, faults, expired
+column, insert a column, sort rows) and the service misbehaving (quota, faults, expired
 tokens). The same controls are served under `/_emulator/` for subprocess
 tests and the demo. Standalone: `python -m leadsync.emulators.sheets --port N`.
 """
@@ -232,6 +232,18 @@ class SheetsEmulator:
                 sheet.column_count = col + 1
             sheet.put(0, col, make_cell(name, "RAW"))
             return a1.column_letters(col)
+
+    def insert_column(self, spreadsheet_id: str, worksheet: str, before: str) -> None:
+        """Inserts an empty column left of column `before` ("A"), as Insert > Column left does.
+
+        Every column from `before` on moves one to the right, its header with it.
+        """
+        with self.state.lock:
+            sheet = self._sheet(spreadsheet_id, worksheet)
+            index = a1.parse(f"{before}1").start_col
+            span = {"sheetId": sheet.sheet_id, "dimension": "COLUMNS"}
+            body = {"range": span | {"startIndex": index, "endIndex": index + 1}}
+            sheets_batch.HANDLERS["insertDimension"](self._book(spreadsheet_id), body)
 
     def sort_rows(
         self, spreadsheet_id: str, worksheet: str, column: str, descending: bool = False

@@ -109,6 +109,10 @@ class DeliveryWorker:
         """
         time.sleep(min(self._connector.ready_in(), MAX_PACE_WAIT))
 
+    @property
+    def connector(self) -> Connector:
+        return self._connector
+
     def close(self) -> None:
         """Closes the connector (its sessions); a failure is logged, the shutdown goes on."""
         try:
