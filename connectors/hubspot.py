@@ -24,7 +24,7 @@ from typing import Any
 
 import requests
 import structlog
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from connectors.edge import (
     DEFAULT_RETRY_AFTER,
@@ -47,6 +47,7 @@ from connectors.hubspot_contact import (
 from leadsync.abc import ConnectorBase
 from leadsync.errors import ConfigError, PermanentError, Problem, RateLimited, TransientError
 from leadsync.models import DeliveryResult, ScoredLead
+from leadsync.outcomes.values import DEFAULT_LIFECYCLE_STAGES, stage_lookup
 
 log = structlog.get_logger(__name__)
 
@@ -62,6 +63,7 @@ _BATCH_WIDE = ("PROPERTY_DOESNT_EXIST", "READ_ONLY_VALUE", "non-unique", "exceed
 _PROPERTY_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _UPSERT = "/crm/v3/objects/contacts/batch/upsert"
 _PROPERTIES = "/crm/v3/properties/contacts"
+_SEARCH = "/crm/v3/objects/contacts/search"
 _SCOPES_FIX = (
     "check the private app's token and its scopes crm.objects.contacts.read/write and "
     "crm.schemas.contacts.read/write, then run leadsync check"
@@ -78,6 +80,13 @@ class Settings(BaseModel):
     lifecycle_stage_for_mql: bool = False
     properties: dict[str, str] = {}
     timeout: float = Field(30.0, gt=0)
+    # Outcomes (read by leadsync/outcomes/hubspot.py, never written): lifecycle stages that
+    # mean a leadsync stage, and an optional property whose values mean lost. {} = not read.
+    lifecycle_stages: dict[str, list[str]] = Field(
+        default_factory=lambda: {k: list(v) for k, v in DEFAULT_LIFECYCLE_STAGES.items()}
+    )
+    lost_property: str = ""
+    lost_values: list[str] = []
 
     @field_validator("api_url")
     @classmethod
@@ -93,6 +102,31 @@ class Settings(BaseModel):
         if bad:
             raise ValueError(f"{bad} are not HubSpot internal property names (like jobtitle)")
         return value
+
+    @field_validator("lifecycle_stages")
+    @classmethod
+    def _stages(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        stage_lookup(value)  # raises with what is wrong
+        return value
+
+    @field_validator("lost_property")
+    @classmethod
+    def _lost_property(cls, value: str) -> str:
+        if value and not _PROPERTY_NAME.match(value):
+            raise ValueError(
+                f"{value!r} is not a HubSpot internal property name (like hs_lead_status)"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _lost_together(self) -> Settings:
+        if bool(self.lost_property) != bool(self.lost_values):
+            raise ValueError("set lost_property and lost_values together (or neither)")
+        return self
+
+    @property
+    def reads_outcomes(self) -> bool:
+        return bool(self.lifecycle_stages or self.lost_property)
 
     @property
     def mapping(self) -> dict[str, str]:
@@ -212,6 +246,13 @@ class HubSpotConnector(ConnectorBase):
         delivered = sum(1 for r in results if r.ok)
         log.info("contacts.upserted", destination=self.name, leads=delivered, requests=len(parts))
         return results
+
+    def search_contacts(self, body: dict[str, Any]) -> dict[str, Any]:
+        """One page of HubSpot's contact search (the outcome reader's), errors mapped."""
+        response = self._send("POST", _SEARCH, json=body)
+        if response.status_code != 200:
+            raise self._error(response)
+        return _json(response)
 
     def _upsert(self, inputs: Sequence[ContactInput]) -> list[DeliveryResult]:
         response = self._send("POST", _UPSERT, json={"inputs": [i.body() for i in inputs]})

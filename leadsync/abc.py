@@ -307,6 +307,14 @@ class OutcomeStore(ABC):
         """The stored stages of each lead among `lead_ids`, in `STAGES` order."""
 
     @abstractmethod
+    def leads_by_external_id(self, destination: str, external_ids: Sequence[str]) -> dict[str, str]:
+        """The lead each of `destination`'s records stands for (`DeliveryResult.external_id`).
+
+        A record made for several leads (one HubSpot contact for two leads with one
+        email) stands for the newest of them: one deal is one lead's outcome.
+        """
+
+    @abstractmethod
     def stages_since(self, since: datetime, limit: int = 10_000) -> list[LeadStage]:
         """Stages reached at or after `since`, oldest first (then by lead and stage order)."""
 

@@ -101,7 +101,7 @@ def test_one_lead_four_destinations_once_each_and_mql_change_in_place(tmp_path):
             # Replaying the same webhook later changes nothing anywhere.
             graph.send_webhook([lead_id]).result(timeout=30)
             reply = requests.post(f"{running.url}/events", json=events, headers=headers, timeout=10)
-            assert reply.json() == {"stored": 0, "duplicates": 2, "unknown_lead": []}
+            assert reply.json() == {"stored": 0, "duplicates": 2, "unknown_lead": [], "stages": 0}
             wait_until(lambda: running.store.pending_notifications(10) == [], 10)
         assert len(sheet_rows(sheets)) == 1
         assert len(hubspot.contacts_with("email", "dana@umbrella.com")) == 1

@@ -4,13 +4,15 @@ A real daemon (tests/daemon_harness.py) delivers leads from the Graph emulator
 to the Sheets emulator; a person adds a Status and a Deal value column and
 types into them, sorts the sheet, types a status again; the daemon's outcome
 job reads the sheet every round (poll_interval is 1 s here) and keeps each
-stage once.
+stage once. The same job reads a HubSpot destination's lifecycle stages.
 """
 
 from __future__ import annotations
 
 from decimal import Decimal
 
+from leadsync.emulators.hubspot import HubSpotEmulator
+from leadsync.emulators.hubspot_search import edit_contact
 from tests.daemon_harness import (
     DaemonThread,
     daemon_settings,
@@ -73,3 +75,27 @@ def test_a_person_s_outcomes_become_stages_once(graph, sheets, tmp_path):
         }
         [won] = running.store.stages_for([ids[2]])[ids[2]][-1:]
         assert won.source == "google_sheets:sheet"
+
+
+def test_a_salesperson_s_hubspot_stage_reaches_the_store_of_a_running_daemon(graph, tmp_path):
+    form_id = graph.add_form("111", "Demo", ["email"])
+    lead_id = graph.create_lead(form_id, {"email": "dana@umbrella.com"})
+    with HubSpotEmulator() as hubspot:
+        dest = {"name": "crm", "type": "hubspot", "token": hubspot.token, "api_url": hubspot.url}
+        settings = daemon_settings(
+            graph,
+            f"sqlite:///{tmp_path / 'l.db'}",
+            pages=["111"],
+            destinations=[dest],
+            facebook={"poll_interval": "1s"},
+        )
+        with DaemonThread(settings) as running:
+            graph.set_webhook_target(f"{running.url}/webhook")
+            graph.send_webhook([lead_id]).result(timeout=30)
+            [contact] = wait_until(lambda: hubspot.contacts_with("email", "dana@umbrella.com"))
+            edit_contact(hubspot, contact["id"], lifecyclestage="customer")
+            wait_until(lambda: stages(running.store, [lead_id]) == {lead_id: [("won", None)]}, 30)
+            [status] = [s for s in running.store.statuses() if s.service == "outcomes:crm"] or [
+                None
+            ]
+            assert status is None or status.ok  # never failed

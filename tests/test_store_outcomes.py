@@ -12,7 +12,7 @@ from decimal import Decimal
 import pytest
 
 from leadsync.abc import ScoreUpdate
-from leadsync.models import STAGES, Lead, LeadStage, Reason, Score, utcnow
+from leadsync.models import STAGES, DeliveryResult, Lead, LeadStage, Reason, Score, utcnow
 from leadsync.store import open_store
 
 NOW = utcnow()
@@ -150,3 +150,14 @@ def test_stages_are_shared_by_replicas(store_url):
             replica.close()
     finally:
         other.close()
+
+
+def test_leads_are_found_by_what_a_destination_called_them(store):
+    older = Lead("1", NOW - timedelta(days=5), "p1", "f1")
+    store.save_leads([older, lead("2"), lead("3")])
+    store.save_scores([ScoreUpdate(i, score(10), ("crm", "sheet")) for i in ("1", "2", "3")])
+    items = store.claim("crm", 10, "me", timedelta(minutes=1))
+    store.complete(items, [DeliveryResult("1", None, "c-7"), DeliveryResult("2", None, "c-7")])
+    assert store.leads_by_external_id("crm", ["c-7", "c-404"]) == {"c-7": "2"}  # the newest
+    assert store.leads_by_external_id("sheet", ["c-7"]) == {}
+    assert store.leads_by_external_id("crm", []) == {}

@@ -7,7 +7,8 @@ properties, `hasUniqueValue`; a batch makes what it can and answers 207);
 `POST /crm/v3/objects/contacts/batch/upsert` (at most 100 inputs, each keyed by
 `idProperty` = `email` or a unique-value property, the whole batch rejected with
 400 `VALIDATION_ERROR` when one input is invalid, results in no promised
-order); `POST /crm/v3/objects/contacts` (one contact); the error JSON
+order); `POST /crm/v3/objects/contacts` (one contact); the contacts search
+(`hubspot_search.py`, with a salesperson's edits); the error JSON
 (`status`, `message`, `category`, `correlationId`); and the
 `X-HubSpot-RateLimit-*` headers on every answer, with 429s in HubSpot's
 `policyName` form when the rolling ten-second window is exceeded. Tests read
@@ -29,6 +30,7 @@ from typing import Any
 
 from aiohttp import web
 
+from leadsync.emulators import hubspot_search
 from leadsync.emulators.background import BackgroundServer, Fault
 from leadsync.emulators.hubspot_portal import Portal, Rejected
 
@@ -150,6 +152,7 @@ class HubSpotEmulator(BackgroundServer):
         app.router.add_post("/crm/v3/properties/contacts/batch/create", self._create_properties)
         app.router.add_post(UPSERT_PATH, self._batch_upsert)
         app.router.add_post("/crm/v3/objects/contacts", self._create_contact)
+        hubspot_search.add_routes(self, app)
 
     def middlewares(self) -> list[Any]:
         return [self._count, *super().middlewares(), self._guard]

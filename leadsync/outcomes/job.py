@@ -47,6 +47,14 @@ def build_readers(
 
             budget = getattr(connector_of(dest.name), "read_budget", None)
             readers.append(SheetsOutcomes(dest.name, dest.settings, store, budget=budget))
+        elif dest.type == "hubspot" and dest.settings.reads_outcomes:
+            from connectors.hubspot import HubSpotConnector
+            from leadsync.outcomes.hubspot import HubSpotOutcomes
+
+            # The connector's session and HubSpot's rate-limit window are shared with delivery.
+            connector = connector_of(dest.name)
+            shared = connector if isinstance(connector, HubSpotConnector) else None
+            readers.append(HubSpotOutcomes(dest.name, dest.settings, store, connector=shared))
     return readers
 
 

@@ -23,6 +23,12 @@ DEFAULT_SHEET_VALUES: dict[str, list[str]] = {
     "lost": ["Lost"],
 }
 
+# HubSpot's lifecycle stages that mean a leadsync stage (opportunity: sales accepted it too).
+DEFAULT_LIFECYCLE_STAGES: dict[str, list[str]] = {
+    "sql": ["salesqualifiedlead", "opportunity"],
+    "won": ["customer"],
+}
+
 # Currency signs and codes, spaces (also the no-break and thin ones) and apostrophes
 # (Swiss thousands) around or inside a number.
 _NOISE = re.compile(r"[\s\u00a0\u202f'’]|[$€£¥₹]|\b[A-Z]{3}\b", re.IGNORECASE)

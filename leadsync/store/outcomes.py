@@ -31,6 +31,12 @@ UPDATE lead_stages SET value = :value
 WHERE lead_id = :lead_id AND stage = :stage AND value IS NULL
 """
 
+BY_EXTERNAL_ID = """
+SELECT DISTINCT o.external_id, o.lead_id, l.created_time FROM outbox AS o
+JOIN leads AS l ON l.id = o.lead_id
+WHERE o.destination = :destination AND o.external_id <> '' AND o.external_id = ANY(:ids)
+"""
+
 # The mql stage of leads whose score became an MQL (save_scores, same transaction).
 RECORD_MQL = """
 INSERT INTO lead_stages (lead_id, stage, reached_at, source, recorded_at)
@@ -62,6 +68,13 @@ class Outcomes(SQLRole, OutcomeStore):
         for stage in sorted(stages, key=lambda s: (s.lead_id, s.order)):
             found.setdefault(stage.lead_id, []).append(stage)
         return found
+
+    def leads_by_external_id(self, destination: str, external_ids: Sequence[str]) -> dict[str, str]:
+        rows = self._fetch(BY_EXTERNAL_ID, {"destination": destination, "ids": list(external_ids)})
+        newest: dict[str, str] = {}
+        for row in sorted(rows, key=lambda r: (r["created_time"], r["lead_id"])):
+            newest[row["external_id"]] = row["lead_id"]  # the newest lead comes last
+        return newest
 
     def stages_since(self, since: datetime, limit: int = 10_000) -> list[LeadStage]:
         query = (

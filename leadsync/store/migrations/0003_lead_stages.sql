@@ -15,3 +15,6 @@ CREATE INDEX lead_stages_reached ON lead_stages (reached_at);
 -- Leads that were MQLs before this table: the time of their current score is the best we know.
 INSERT INTO lead_stages (lead_id, stage, reached_at, source, recorded_at)
 SELECT lead_id, 'mql', scored_at, 'scoring', scored_at FROM scores WHERE mql;
+
+-- Outcome readers find leads by what a destination called them (a HubSpot contact id).
+CREATE INDEX outbox_external ON outbox (destination, external_id) WHERE external_id <> '';
