@@ -239,3 +239,30 @@ def test_outcome_keys_are_checked_with_their_key_path(sheets, tmp_path):
     assert "destinations[0].outcome_column: " in found and "a column leadsync writes" in found
     assert "destinations[0].outcome_values: " in found
     assert "unknown stage 'maybe'" in found or "'closed ' is listed for both won and lost" in found
+
+
+def test_a_sheet_without_its_value_column_is_read_without_values(sheets, store, tmp_path):
+    sheet, clock = Sheet(sheets, store, tmp_path, 2, name="no-values"), Clock()
+    settings = sheet.settings.model_copy(update={"value_column": "Amount"})
+    reader = SheetsOutcomes(sheet.name, settings, store, clock=clock)
+    sheet.type(sheet.ids[0], "Won", "500")
+    with structlog.testing.capture_logs() as logs:
+        assert [(s.stage, s.value) for s in reader.read()] == [("won", None)]
+        reader.read()
+    missing = [e for e in logs if e["event"] == "outcomes.columns_missing"]
+    assert [e["columns"] for e in missing] == [["Amount"]]  # said once
+
+
+def test_a_sheet_without_its_status_column_says_so_once(sheets, store, tmp_path):
+    sheet, clock = Sheet(sheets, store, tmp_path, 1), Clock()
+    settings = sheet.settings.model_copy(update={"outcome_column": "Stage"})
+    reader = SheetsOutcomes(sheet.name, settings, store, clock=clock)
+    with structlog.testing.capture_logs() as logs:
+        assert reader.read() == []
+        assert reader.read() == []
+    missing = [e for e in logs if e["event"] == "outcomes.columns_missing"]
+    assert [e["columns"] for e in missing] == [["Stage"]]
+    sheets.add_column("sales", "Leads", "Stage")
+    header = sheets.values("sales", "Leads")[0]
+    sheets.set_cell("sales", "Leads", f"{chr(ord('A') + header.index('Stage'))}2", "Lost")
+    assert [s.stage for s in reader.read()] == ["lost"]

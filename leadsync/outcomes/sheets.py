@@ -121,6 +121,8 @@ class SheetsOutcomes:
                 readings.extend(self._rows(*cols))
             elif wanted is not None:
                 moved[title] = wanted
+            else:
+                self._columns.pop(title, None)  # its ranges may no longer exist
         if moved:  # first round, or someone moved a column: read those where they are now
             self._columns.update(moved)
             again = self._batch_get(book, [r for t in moved for r in moved[t].ranges(t)])
@@ -139,20 +141,23 @@ class SheetsOutcomes:
         return [r.get("values", []) for r in reply.get("valueRanges", [])]
 
     def _find_columns(self, title: str, header: list[str]) -> Columns | None:
-        """The columns by header name; None (said once) when the worksheet lacks one."""
+        """The columns by header name; None when lead_id or the status column is missing.
+
+        A missing column is logged once per worksheet (a per-form destination's tabs
+        that are not ours, with no lead_id, quietly). Without its value column a sheet
+        is still read, without values.
+        """
         names = [str(h).strip() for h in header]
         wanted = ["lead_id", self.settings.outcome_column, self.settings.value_column]
         letters = [column_letter(names.index(n)) if n and n in names else "" for n in wanted]
-        if letters[0] and letters[1] and (letters[2] or not wanted[2]):
+        lacking = [n for n, letter in zip(wanted, letters, strict=True) if n and not letter]
+        if not lacking:
             self._missing.discard(title)
-            return Columns(*letters)
-        if title not in self._missing and (
-            letters[0] or not template_fields(self.settings.worksheet)
-        ):
+        elif title not in self._missing:
             self._missing.add(title)
-            lacking = [n for n, letter in zip(wanted, letters, strict=True) if n and not letter]
-            log.warning("outcomes.columns_missing", destination=self.name, columns=lacking)
-        return None
+            if letters[0] or not self._per_form:
+                log.warning("outcomes.columns_missing", destination=self.name, columns=lacking)
+        return Columns(*letters) if letters[0] and letters[1] else None
 
     def _rows(self, ids: list, outcomes: list, values: list | None = None) -> list[Reading]:
         ids, outcomes = (ids[0] if ids else []), (outcomes[0] if outcomes else [])
