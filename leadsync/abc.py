@@ -1,8 +1,10 @@
 """Every interface of leadsync, in one place.
 
 `Store` is what the daemon keeps on disk (SQLite by default, PostgreSQL for
-several replicas); both backends implement it side by side in `leadsync/store/`
-and pass one contract suite (`tests/test_store.py`). `Connector` is a
+several replicas), made of one interface per role (ingest, scoring, delivery,
+coordination) so a stage can depend on only what it uses; one SQL
+implementation in `leadsync/store/` serves both backends and passes one
+contract suite (`tests/test_store.py`). `Connector` is a
 destination (`connectors/`): it receives batches of scored leads and upserts
 them by lead id. Batching, retries, backoff and the dead letter live in the
 delivery runner, never in a connector.
@@ -14,7 +16,7 @@ worker threads. A method that writes has committed durably when it returns.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol, runtime_checkable
@@ -38,11 +40,34 @@ from leadsync.models import (
 
 @dataclass(frozen=True, slots=True)
 class ScoreUpdate:
-    """A freshly computed score and the destinations that must hear about it."""
+    """A freshly computed score and the destinations that must hear about it.
+
+    `read_revision` is the lead's revision the score was computed from (0: it
+    had none); the score is saved only while that is still the lead's revision,
+    so a replica that read older events cannot overwrite a newer score. None
+    saves whatever the current revision is.
+    """
 
     lead_id: str
     score: Score
     destinations: tuple[str, ...] = ()
+    read_revision: int | None = None
+
+
+class SavedScores(dict[str, int]):
+    """What `save_scores` did: the new revision of each lead that changed, by id.
+
+    `stale` names the leads skipped because their revision moved on since the
+    score was computed (see `ScoreUpdate.read_revision`): score them again.
+    """
+
+    def __init__(
+        self,
+        revisions: Mapping[str, int] | Iterable[tuple[str, int]] = (),
+        stale: Iterable[str] = (),
+    ):
+        super().__init__(revisions)
+        self.stale = frozenset(stale)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,23 +82,9 @@ class LeadOverview:
     destinations: Mapping[str, OutboxState] = field(default_factory=dict)
 
 
-class Store(ABC):
-    """Durable state of the daemon. Every write is one transaction."""
+class IngestStore(ABC):
+    """Notifications, leads, forms and poll checkpoints (`leadsync/store/ingest.py`)."""
 
-    # -- lifecycle ---------------------------------------------------------
-    @abstractmethod
-    def migrate(self) -> None:
-        """Applies pending schema migrations; safe when several processes start together."""
-
-    @abstractmethod
-    def close(self) -> None:
-        """Releases connections; the store is unusable afterwards."""
-
-    @abstractmethod
-    def ping(self) -> None:
-        """Proves the store is writable (writes a heartbeat); raises when it is not."""
-
-    # -- ingest ------------------------------------------------------------
     @abstractmethod
     def add_notifications(self, notes: Sequence[Notification]) -> int:
         """Stores lead ids to fetch, durably, in one transaction; returns how many were new.
@@ -121,7 +132,6 @@ class Store(ABC):
     def count_leads(self) -> int:
         """How many leads are stored."""
 
-    # -- forms and checkpoints ----------------------------------------------
     @abstractmethod
     def save_forms(self, forms: Sequence[Form]) -> None:
         """Inserts or updates forms (name, status, questions)."""
@@ -146,15 +156,20 @@ class Store(ABC):
     def record_poll(self, form_id: str, error: str = "") -> None:
         """Notes that a form was polled now, and the error if the poll failed."""
 
-    # -- scores and events ----------------------------------------------------
+
+class ScoringStore(ABC):
+    """Scores with their revisions, and engagement events (`leadsync/store/scoring.py`)."""
+
     @abstractmethod
-    def save_scores(self, updates: Sequence[ScoreUpdate]) -> dict[str, int]:
+    def save_scores(self, updates: Sequence[ScoreUpdate]) -> SavedScores:
         """Stores new scores and enqueues their deliveries, in one transaction.
 
         When a lead's score, MQL flag and reasons are the same as its current
         ones, nothing changes for it. Otherwise its revision goes up by one
         (the first is 1) and one outbox item per destination is enqueued for
-        that revision. Returns the new revision of each lead that changed.
+        that revision. An update whose `read_revision` is no longer the lead's
+        revision is skipped and named in `stale`. Returns the new revision of
+        each lead that changed.
         """
 
     @abstractmethod
@@ -180,7 +195,10 @@ class Store(ABC):
     def events_for(self, lead_ids: Sequence[str]) -> dict[str, list[Event]]:
         """Every stored event of each lead, oldest first."""
 
-    # -- outbox ----------------------------------------------------------------
+
+class DeliveryStore(ABC):
+    """The outbox, its claims and the dead letter (`leadsync/store/delivery.py`)."""
+
     @abstractmethod
     def claim(self, destination: str, limit: int, owner: str, lease: timedelta) -> list[OutboxItem]:
         """Claims up to `limit` due pending items of a destination for `owner`, oldest first.
@@ -226,7 +244,10 @@ class Store(ABC):
     def recent_leads(self, limit: int = 50) -> list[LeadOverview]:
         """The newest stored leads with their score and per-destination state."""
 
-    # -- coordination and health -------------------------------------------------
+
+class CoordinationStore(ABC):
+    """Leases, owners of claims, service health and meta values (`store/coordination.py`)."""
+
     @abstractmethod
     def acquire_lease(self, name: str, owner: str, ttl: timedelta) -> bool:
         """Takes or renews the named lease for `owner`; False while another owner holds it."""
@@ -258,6 +279,22 @@ class Store(ABC):
     @abstractmethod
     def set_meta(self, key: str, value: str) -> None:
         """Sets a small named value."""
+
+
+class Store(IngestStore, ScoringStore, DeliveryStore, CoordinationStore):
+    """Durable state of the daemon, every role in one. Every write is one transaction."""
+
+    @abstractmethod
+    def migrate(self) -> None:
+        """Applies pending schema migrations; safe when several processes start together."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Releases connections; the store is unusable afterwards."""
+
+    @abstractmethod
+    def ping(self) -> None:
+        """Proves the store is writable (writes a heartbeat); raises when it is not."""
 
 
 @runtime_checkable

@@ -61,3 +61,27 @@ def test_an_event_during_a_rescore_of_everything_ends_in_the_row(tmp_path):
     score, _revision = store.current_scores(["1"])["1"]
     assert "Demo request" in [r.rule for r in score.reasons], score
     store.close()
+
+
+def test_a_replica_that_scored_from_older_events_scores_again_instead_of_saving(tmp_path):
+    """Two replicas (two stores on one file, each with its own Enqueuer) score one lead."""
+    replica_a = FirstEventsReadWaits(tmp_path / "l.db")
+    replica_a.migrate()
+    replica_b = SQLiteStore(tmp_path / "l.db")
+    answers = {"job_title": ("Office Manager",)}
+    replica_a.save_leads([Lead("1", NOW - timedelta(hours=1), "p1", "f1", answers=answers)])
+    scorer = Scorer(ScoringSettings())
+    stale_scoring = threading.Thread(
+        target=Enqueuer(replica_a, scorer, [SHEET]).rescore, args=(["1"], NOW)
+    )
+    stale_scoring.start()  # reads revision 0 and no events, then waits
+    assert replica_a.read_done.wait(timeout=10)
+    replica_b.add_events([Event("e1", "demo_requested", NOW, lead_id="1")])
+    assert Enqueuer(replica_b, scorer, [SHEET]).rescore(["1"], NOW) == {"1": 1}
+    replica_a.go.set()
+    stale_scoring.join(timeout=10)
+    score, revision = replica_b.current_scores(["1"])["1"]
+    assert "Demo request" in [r.rule for r in score.reasons], score
+    assert revision == 1
+    replica_a.close()
+    replica_b.close()

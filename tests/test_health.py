@@ -9,7 +9,7 @@ import pytest
 from leadsync.abc import ScoreUpdate
 from leadsync.health import DELIVERY_STALLED_AFTER, assess
 from leadsync.models import Lead, Score, ServiceStatus, utcnow
-from leadsync.store.sqlite_file import encode_time
+from leadsync.store.sqlite import encode_time
 from tests.store_fixtures import run_sql
 
 

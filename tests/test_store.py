@@ -272,6 +272,34 @@ def test_changed_score_raises_the_revision_and_enqueues_it(store):
     assert [(i.lead_id, i.revision) for i in claimed] == [("1", 2)]
 
 
+def test_a_score_computed_from_a_stale_revision_is_not_saved_and_is_reported(store):
+    store.save_leads([lead("1"), lead("2")])
+    store.save_scores([ScoreUpdate("1", score(40), ("sheet",), read_revision=0)])
+    # Replica B read revision 1 and saved revision 2 from fresher events...
+    fresh = store.save_scores([ScoreUpdate("1", score(65), ("sheet",), read_revision=1)])
+    assert fresh == {"1": 2} and fresh.stale == frozenset()
+    # ...then replica A saves what it computed from revision 1 before B's events arrived.
+    stale = store.save_scores(
+        [
+            ScoreUpdate("1", score(45), ("sheet",), read_revision=1),
+            ScoreUpdate("2", score(5), ("sheet",), read_revision=0),
+        ]
+    )
+    assert stale == {"2": 1}
+    assert stale.stale == frozenset({"1"})  # the caller re-scores it
+    assert store.current_scores(["1"])["1"] == (score(65), 2)
+    claimed = store.claim("sheet", 10, "w", timedelta(minutes=1))
+    assert sorted((i.lead_id, i.revision) for i in claimed) == [("1", 2), ("2", 1)]
+
+
+def test_a_first_score_computed_while_another_replica_scored_the_lead_is_stale(store):
+    store.save_leads([lead("1")])
+    assert store.save_scores([ScoreUpdate("1", score(40), read_revision=0)]) == {"1": 1}
+    late = store.save_scores([ScoreUpdate("1", score(10), read_revision=0)])
+    assert late == {} and late.stale == frozenset({"1"})
+    assert store.current_scores(["1"])["1"] == (score(40), 1)
+
+
 def test_reasons_round_trip_with_fractional_points_and_groups(store):
     store.save_leads([lead("1")])
     reasons = (Reason("VP title", 20, "demographic"), Reason("Webinar ½", 7.25, "engagement"))

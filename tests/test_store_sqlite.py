@@ -9,8 +9,10 @@ open the file while the daemon holds it; a busy file is a TransientError.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sqlite3
+import stat
 import subprocess
 import sys
 import threading
@@ -159,3 +161,43 @@ def test_unusable_sqlite_url_is_a_config_error(url, tmp_path, monkeypatch):
     with pytest.raises(ConfigError) as raised:
         open_store(url)
     assert raised.value.problems[0].path == "store.url"
+
+
+@pytest.fixture
+def umask_022():
+    """The common default umask, under which files are created readable by everyone."""
+    previous = os.umask(0o022)
+    yield
+    os.umask(previous)
+
+
+def file_modes(path: Path) -> dict[str, int]:
+    names = [path, Path(f"{path}-wal"), Path(f"{path}-shm")]
+    return {name.name: stat.S_IMODE(name.stat().st_mode) for name in names}
+
+
+def test_the_database_and_its_wal_and_shm_are_private_to_the_owner(tmp_path, umask_022):
+    path = tmp_path / "leads.db"
+    store = SQLiteStore(path)
+    store.migrate()
+    store.add_notifications([Notification("1", "p1", "f1", "", None, "webhook")])
+    with store._db.read() as reader:  # a reader keeps the -wal and -shm files in place
+        assert reader.execute("SELECT COUNT(*) FROM notifications").fetchone()[0] == 1
+        modes = file_modes(path)
+    store.close()
+    assert modes == {"leads.db": 0o600, "leads.db-wal": 0o600, "leads.db-shm": 0o600}
+
+
+def test_an_existing_world_readable_database_is_made_private_when_opened(tmp_path, umask_022):
+    path = tmp_path / "leads.db"
+    with closing(sqlite3.connect(path)) as conn:  # as an older leadsync left it: 0644
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("CREATE TABLE t (x)")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
+    store = SQLiteStore(path)
+    store.migrate()
+    with store._db.read() as reader:
+        reader.execute("SELECT COUNT(*) FROM leads").fetchone()
+        modes = file_modes(path)
+    store.close()
+    assert set(modes.values()) == {0o600}

@@ -15,7 +15,7 @@ from datetime import datetime
 
 import structlog
 
-from leadsync.abc import ScoreUpdate, Store
+from leadsync.abc import SavedScores, ScoreUpdate, Store
 from leadsync.config import DestinationSettings
 from leadsync.models import Lead, Score, utcnow
 from leadsync.scoring.engine import Scorer
@@ -24,6 +24,9 @@ log = structlog.get_logger(__name__)
 
 RULES_VERSION_KEY = "rules_version"
 RESCORE_PAGE = 1000
+
+# How often a lead whose score went stale under us is scored again before giving up for now.
+STALE_ROUNDS = 5
 
 
 def destinations_for(
@@ -66,23 +69,36 @@ class Enqueuer:
         return len(self.rescore(ids)) if ids else 0
 
     def rescore(self, lead_ids: Sequence[str], now: datetime | None = None) -> dict[str, int]:
-        """Scores these leads now; returns the new revision of each lead whose score changed."""
+        """Scores these leads now; returns the new revision of each lead whose score changed.
+
+        A lead another replica re-scored between our read and our save comes
+        back stale and is scored again from what is stored now.
+        """
+        changed: dict[str, int] = {}
         with self._one_at_a_time:
-            now = now or utcnow()
-            leads = self._store.get_leads(lead_ids)
-            events = self._store.events_for(list(leads))
-            routed = self._store.routed_destinations(list(leads))
-            updates = []
-            for lead in leads.values():
-                score = self.scorer.score(lead, events.get(lead.id, []), now)
-                chosen = destinations_for(
-                    lead, score, routed.get(lead.id, set()), self._destinations
-                )
-                updates.append(ScoreUpdate(lead.id, score, chosen))
-            changed = self._store.save_scores(updates)
+            for _ in range(STALE_ROUNDS):
+                saved = self._score_once(lead_ids, now or utcnow())
+                changed.update(saved)
+                if not (lead_ids := sorted(saved.stale)):
+                    break
+            else:
+                log.warning("leads.score_contended", lead_ids=lead_ids)
         if changed:
             log.info("leads.scored", revisions=changed)
         return changed
+
+    def _score_once(self, lead_ids: Sequence[str], now: datetime) -> SavedScores:
+        # The revision is read first: any score saved after this read makes ours stale.
+        revisions = {i: rev for i, (_, rev) in self._store.current_scores(lead_ids).items()}
+        leads = self._store.get_leads(lead_ids)
+        events = self._store.events_for(list(leads))
+        routed = self._store.routed_destinations(list(leads))
+        updates = []
+        for lead in leads.values():
+            score = self.scorer.score(lead, events.get(lead.id, []), now)
+            chosen = destinations_for(lead, score, routed.get(lead.id, set()), self._destinations)
+            updates.append(ScoreUpdate(lead.id, score, chosen, revisions.get(lead.id, 0)))
+        return self._store.save_scores(updates)
 
     def rescore_all(self, now: datetime | None = None) -> int:
         """Re-scores every stored lead (rule change, daily decay); returns how many changed."""

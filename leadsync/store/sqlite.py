@@ -1,376 +1,218 @@
 """The SQLite store: the default backend, one file beside the daemon.
 
-Every method is one transaction on the file shared as `SQLiteFile` describes
-(one locked writer, pooled readers, WAL, `synchronous=FULL`). Writes that
-depend on what is already stored (dedup, revisions, claims) read and write in
-the same `BEGIN IMMEDIATE` transaction, which holds the file's write lock, so
-neither another thread nor another process can interleave. Times are stored
-as fixed-width ISO-8601 text in UTC, which compares correctly as text; lists
-of ids are passed as one JSON array (`json_each`), so no query hits SQLite's
-limit on bound parameters.
+SQLite writes with one connection at a time and, in WAL mode, reads beside
+it; so `SQLiteFile` keeps ONE writer behind a `threading.Lock` (threads queue
+in Python instead of spinning on SQLITE_BUSY) and a pool of readers that never
+wait behind a writer's fsync. Each write opens with `BEGIN IMMEDIATE`, taking
+the file's lock up front: two processes never deadlock upgrading a read, and
+writes that depend on what is stored (dedup, revisions, claims) need no locks
+of their own. `synchronous=FULL`: a commit has fsynced before it returns
+("200 means on disk"). Errors that may pass become `TransientError`. The
+dialect binds a list as one JSON array read with `json_each` (no limit on
+bound parameters) and a time as fixed-width ISO-8601 UTC text, which sorts as
+time does. The file holds personal data: it is made 0600, which SQLite gives
+its `-wal` and `-shm` files too, and an older world-readable one is tightened.
 """
 
 from __future__ import annotations
 
+import functools
+import json
+import os
+import re
 import sqlite3
-from collections.abc import Sequence
-from datetime import datetime, timedelta
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import structlog
+from leadsync.errors import ConfigError, Problem, TransientError
+from leadsync.store.core import SQLStore
+from leadsync.store.rows import Rows
+from leadsync.store.sql import Dialect, Tx
 
-from leadsync.abc import ScoreUpdate, Store
-from leadsync.models import (
-    Checkpoint,
-    Event,
-    Form,
-    Lead,
-    Notification,
-    Score,
-    ServiceStatus,
-    utcnow,
-)
-from leadsync.store import schema
-from leadsync.store.rows import first_of_each, score_changes
-from leadsync.store.sqlite_file import BUSY_TIMEOUT, ROWS, SQLiteFile, encode_time, id_list
-from leadsync.store.sqlite_outbox import SQLiteOutbox
+# How long a statement waits for another process's lock before giving up with SQLITE_BUSY.
+BUSY_TIMEOUT = timedelta(seconds=10)
 
-log = structlog.get_logger(__name__)
+# Idle reader connections kept open; more are opened under load and closed when given back.
+IDLE_READERS = 4
+
+# The database and its -wal and -shm files: personal data, for the owner's eyes only.
+PRIVATE_MODE = 0o600
+
+# Result codes of errors that may pass by themselves; anything else is a bug or a broken file.
+TRANSIENT_CODES = {"SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_IOERR", "SQLITE_FULL", "SQLITE_PROTOCOL"}
 
 
-class SQLiteStore(SQLiteOutbox, Store):
+@functools.lru_cache(maxsize=1024)  # a batch's rows share times ("now"); a datetime is immutable
+def encode_time(value: datetime) -> str:
+    """Fixed-width UTC text ("2026-11-20T10:00:00.000000+00:00") that sorts by time."""
+    return value.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def decode_time(value: str) -> datetime:
+    return datetime.fromisoformat(value)
+
+
+def make_private(path: Path) -> None:
+    """Creates the database file 0600 when missing and tightens it and its -wal/-shm if open.
+
+    SQLite creates `-wal` and `-shm` with the database file's permissions, so a
+    private database file keeps them private too, whatever the umask.
+    """
+    with suppress(FileExistsError):  # an empty file is an empty database
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_MODE))
+    for name in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        if not name.exists():
+            continue
+        info = name.stat()
+        if info.st_uid == os.getuid() and info.st_mode & 0o777 != PRIVATE_MODE:
+            os.chmod(name, PRIVATE_MODE)  # another user's file (read by `status`) is left alone
+
+
+class SQLiteFile:
+    """One database file: a locked writer connection and a pool of readers."""
+
+    def __init__(self, path: Path, busy_timeout: timedelta = BUSY_TIMEOUT):
+        self.path = path
+        self._busy_timeout = busy_timeout
+        self._write_lock = threading.Lock()
+        self._readers_lock = threading.Lock()
+        self._idle_readers: list[sqlite3.Connection] = []
+        self._closed = False
+        self._writer = self._open_file()
+
+    def _open_file(self) -> sqlite3.Connection:
+        """The writer connection, the file switched to WAL; ConfigError when that cannot be."""
+        fix = "check the path in store.url, its permissions and its disk"
+        try:
+            make_private(self.path)
+            with self.mapped_errors():
+                conn = self._connect()
+                try:
+                    mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+                except BaseException:
+                    conn.close()
+                    raise
+        except (OSError, sqlite3.DatabaseError) as exc:  # cannot open, read-only, not a database
+            problem = Problem("store.url", f"cannot open SQLite database {self.path}: {exc}", fix)
+            raise ConfigError([problem]) from exc
+        if mode != "wal":
+            conn.close()
+            problem = Problem("store.url", f"SQLite cannot use WAL on {self.path} ({mode})", fix)
+            raise ConfigError([problem])
+        return conn
+
+    def _connect(self, *, query_only: bool = False) -> sqlite3.Connection:
+        conn = sqlite3.connect(
+            self.path,
+            timeout=self._busy_timeout.total_seconds(),
+            isolation_level=None,  # we issue BEGIN/COMMIT ourselves
+            check_same_thread=False,  # close() may run on another thread
+        )
+        conn.row_factory = sqlite3.Row
+        conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout.total_seconds() * 1000)}")
+        conn.execute("PRAGMA synchronous = FULL")
+        conn.execute("PRAGMA foreign_keys = ON")
+        if query_only:  # a write slipped into a read() would bypass the writer lock
+            conn.execute("PRAGMA query_only = ON")
+        return conn
+
+    @contextmanager
+    def mapped_errors(self) -> Iterator[None]:
+        """Re-raises SQLite errors that may pass as TransientError."""
+        try:
+            yield
+        except sqlite3.OperationalError as exc:
+            code = "_".join((exc.sqlite_errorname or "").split("_")[:2])
+            if code in TRANSIENT_CODES:
+                raise TransientError(f"SQLite store {self.path}: {exc}") from exc
+            raise
+
+    @contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction, committed (and fsynced) when the block ends."""
+        with self._write_lock, self.mapped_errors():
+            if self._closed:
+                raise RuntimeError(f"the SQLite store {self.path} is closed")
+            conn = self._writer
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            finally:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+
+    @contextmanager
+    def read(self) -> Iterator[sqlite3.Connection]:
+        """One read transaction: every query in the block sees the same snapshot."""
+        with self.mapped_errors():
+            conn = self._take_reader()
+            try:
+                conn.execute("BEGIN")
+                yield conn
+            finally:
+                try:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")  # ends the snapshot; nothing was written
+                finally:
+                    self._give_back(conn)
+
+    def _take_reader(self) -> sqlite3.Connection:
+        with self._readers_lock:
+            if self._closed:
+                raise RuntimeError(f"the SQLite store {self.path} is closed")
+            if self._idle_readers:
+                return self._idle_readers.pop()
+        return self._connect(query_only=True)
+
+    def _give_back(self, conn: sqlite3.Connection) -> None:
+        with self._readers_lock:
+            if not self._closed and len(self._idle_readers) < IDLE_READERS:
+                self._idle_readers.append(conn)
+                return
+        conn.close()
+
+    def close(self) -> None:
+        """Closes every connection; readers in use are closed when given back."""
+        with self._write_lock, self._readers_lock:
+            if self._closed:
+                return
+            self._closed = True
+            idle, self._idle_readers = self._idle_readers, []
+            self._writer.close()
+        for conn in idle:
+            conn.close()
+
+
+ANY = re.compile(r"= ANY\(:(\w+)\)")
+
+
+class SQLiteDialect(Dialect):
+    """SQLite's spelling: `:name` parameters as they are, lists through `json_each`."""
+
+    name = "sqlite"
+    rows = Rows(decode_time)
+    false = "0"  # the partial index says `scored = 0`, and SQLite must see the same words
+    words = {"serial": "INTEGER PRIMARY KEY", "key": "TEXT", "time": "TEXT", "bool": "INTEGER"}
+    converters = {datetime: encode_time, list: json.dumps}
+
+    def translate(self, text: str) -> str:
+        return ANY.sub(r"IN (SELECT value FROM json_each(:\1))", text)
+
+    def run_script(self, tx: Tx, script: str) -> None:
+        for statement in statements(script):
+            tx.conn.execute(statement)
+
+
+class SQLiteStore(SQLStore):
     """`Store` on one SQLite file; safe for many threads and several processes."""
 
     def __init__(self, path: str | Path, *, busy_timeout: timedelta = BUSY_TIMEOUT):
         self.path = Path(path)
-        self._db = SQLiteFile(self.path, busy_timeout)
-
-    # -- lifecycle -------------------------------------------------------------
-    def migrate(self) -> None:
-        with self._db.write() as conn:
-            conn.execute(
-                "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY,"
-                " name TEXT NOT NULL, applied_at TEXT NOT NULL)"
-            )
-            current = conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version")
-            for migration in schema.to_apply(current.fetchone()[0], schema.load("sqlite")):
-                for statement in statements(migration.sql):
-                    conn.execute(statement)
-                conn.execute(
-                    "INSERT INTO schema_version (version, name, applied_at) VALUES (?, ?, ?)",
-                    (migration.version, migration.name, encode_time(utcnow())),
-                )
-                log.info("store.migrated", backend="sqlite", version=migration.version)
-
-    def close(self) -> None:
-        self._db.close()
-
-    def ping(self) -> None:
-        self.set_meta("heartbeat", encode_time(utcnow()))
-
-    # -- ingest ----------------------------------------------------------------
-    def add_notifications(self, notes: Sequence[Notification]) -> int:
-        if not notes:
-            return 0
-        now = utcnow()
-        with self._db.write() as conn:
-            cursor = conn.executemany(
-                "INSERT INTO notifications"
-                " (lead_id, page_id, form_id, ad_id, created_time, source, received_at)"
-                " SELECT :lead_id, :page_id, :form_id, :ad_id, :created_time, :source, :received_at"
-                " WHERE NOT EXISTS (SELECT 1 FROM leads WHERE id = :lead_id)"
-                " ON CONFLICT (lead_id) DO NOTHING",
-                [ROWS.notification_params(note, now) for note in notes],
-            )
-            return cursor.rowcount
-
-    def pending_notifications(self, limit: int) -> list[Notification]:
-        with self._db.read() as conn:
-            rows = conn.execute(
-                "SELECT * FROM notifications WHERE state = 'pending'"
-                " AND (retry_at IS NULL OR retry_at <= ?) ORDER BY seq LIMIT ?",
-                (encode_time(utcnow()), limit),
-            ).fetchall()
-        return [ROWS.notification(row) for row in rows]
-
-    def defer_notifications(self, lead_ids: Sequence[str], error: str, retry_at: datetime) -> None:
-        with self._db.write() as conn:
-            conn.execute(
-                "UPDATE notifications SET attempts = attempts + 1, last_error = ?, retry_at = ?"
-                " WHERE state = 'pending' AND lead_id IN (SELECT value FROM json_each(?))",
-                (error, encode_time(retry_at), id_list(lead_ids)),
-            )
-
-    def drop_notification(self, lead_id: str, error: str) -> None:
-        with self._db.write() as conn:
-            conn.execute(
-                "UPDATE notifications SET state = 'dropped', last_error = ?"
-                " WHERE lead_id = ? AND state = 'pending'",
-                (error, lead_id),
-            )
-
-    def save_leads(self, leads: Sequence[Lead]) -> list[str]:
-        if not leads:
-            return []
-        leads = first_of_each(leads, lambda lead: lead.id)
-        now = utcnow()
-        with self._db.write() as conn:
-            ids = id_list([lead.id for lead in leads])
-            stored = existing_ids(conn, "leads", ids)
-            new = [lead for lead in leads if lead.id not in stored]
-            conn.executemany(
-                "INSERT INTO leads (id, page_id, form_id, created_time, email, payload, stored_at)"
-                " VALUES (:id, :page_id, :form_id, :created_time, :email, :payload, :stored_at)",
-                [ROWS.lead_params(lead, now) for lead in new],
-            )
-            conn.execute(
-                "UPDATE notifications SET state = 'stored'"
-                " WHERE state <> 'stored' AND lead_id IN (SELECT value FROM json_each(?))",
-                (ids,),
-            )
-        return [lead.id for lead in new]
-
-    def get_leads(self, lead_ids: Sequence[str]) -> dict[str, Lead]:
-        with self._db.read() as conn:
-            rows = conn.execute(
-                "SELECT payload FROM leads WHERE id IN (SELECT value FROM json_each(?))",
-                (id_list(lead_ids),),
-            ).fetchall()
-        leads = [ROWS.lead(row) for row in rows]
-        return {lead.id: lead for lead in leads}
-
-    def lead_ids_by_email(self, email: str) -> list[str]:
-        return self._column(
-            "SELECT id FROM leads WHERE email = ? ORDER BY seq", (email.strip().lower(),)
-        )
-
-    def lead_ids(self, after: str = "", limit: int = 1000) -> list[str]:
-        return self._column("SELECT id FROM leads WHERE id > ? ORDER BY id LIMIT ?", (after, limit))
-
-    def unscored_lead_ids(self, limit: int) -> list[str]:
-        return self._column(
-            "SELECT id FROM leads WHERE scored = 0 ORDER BY seq LIMIT ?",
-            (limit,),
-        )
-
-    def count_leads(self) -> int:
-        return self._column("SELECT COUNT(*) FROM leads", ())[0]
-
-    def _column(self, sql: str, params: tuple[object, ...]) -> list:
-        with self._db.read() as conn:
-            return [row[0] for row in conn.execute(sql, params)]
-
-    # -- forms and checkpoints ---------------------------------------------------
-    def save_forms(self, forms: Sequence[Form]) -> None:
-        now = utcnow()
-        with self._db.write() as conn:
-            conn.executemany(
-                "INSERT INTO forms (id, page_id, name, status, questions, updated_at)"
-                " VALUES (:id, :page_id, :name, :status, :questions, :updated_at)"
-                " ON CONFLICT (id) DO UPDATE SET page_id = excluded.page_id,"
-                " name = excluded.name, status = excluded.status,"
-                " questions = excluded.questions, updated_at = excluded.updated_at",
-                [ROWS.form_params(form, now) for form in forms],
-            )
-
-    def forms(self, page_id: str = "") -> list[Form]:
-        with self._db.read() as conn:
-            rows = conn.execute(
-                "SELECT * FROM forms WHERE ? = '' OR page_id = ? ORDER BY page_id, id",
-                (page_id, page_id),
-            ).fetchall()
-        return [ROWS.form(row) for row in rows]
-
-    def checkpoint(self, form_id: str) -> Checkpoint:
-        with self._db.read() as conn:
-            row = conn.execute("SELECT * FROM checkpoints WHERE form_id = ?", (form_id,)).fetchone()
-        return ROWS.checkpoint(row) if row else Checkpoint(form_id)
-
-    def checkpoints(self) -> list[Checkpoint]:
-        with self._db.read() as conn:
-            rows = conn.execute(
-                "SELECT form_id, last_created_time, polled_at, last_error FROM checkpoints"
-                " UNION ALL SELECT id, NULL, NULL, '' FROM forms"
-                " WHERE id NOT IN (SELECT form_id FROM checkpoints) ORDER BY form_id"
-            ).fetchall()
-        return [ROWS.checkpoint(row) for row in rows]
-
-    def advance_checkpoint(self, form_id: str, last_created_time: datetime) -> None:
-        with self._db.write() as conn:
-            conn.execute(
-                "INSERT INTO checkpoints (form_id, last_created_time) VALUES (?, ?)"
-                " ON CONFLICT (form_id) DO UPDATE"
-                " SET last_created_time = excluded.last_created_time"
-                " WHERE checkpoints.last_created_time IS NULL"
-                " OR checkpoints.last_created_time < excluded.last_created_time",
-                (form_id, encode_time(last_created_time)),
-            )
-
-    def record_poll(self, form_id: str, error: str = "") -> None:
-        with self._db.write() as conn:
-            conn.execute(
-                "INSERT INTO checkpoints (form_id, polled_at, last_error) VALUES (?, ?, ?)"
-                " ON CONFLICT (form_id) DO UPDATE SET polled_at = excluded.polled_at,"
-                " last_error = excluded.last_error",
-                (form_id, encode_time(utcnow()), error),
-            )
-
-    # -- scores and events -----------------------------------------------------------
-    def save_scores(self, updates: Sequence[ScoreUpdate]) -> dict[str, int]:
-        if not updates:
-            return {}
-        now = utcnow()
-        with self._db.write() as conn:
-            current = self._scores(conn, [update.lead_id for update in updates])
-            changes = score_changes(updates, current)
-            conn.executemany(
-                "INSERT INTO scores (lead_id, points, mql, fit, engagement, reasons,"
-                " rules_version, revision, scored_at) VALUES (:lead_id, :points, :mql, :fit,"
-                " :engagement, :reasons, :rules_version, :revision, :scored_at)"
-                " ON CONFLICT (lead_id) DO UPDATE SET points = excluded.points,"
-                " mql = excluded.mql, fit = excluded.fit, engagement = excluded.engagement,"
-                " reasons = excluded.reasons, rules_version = excluded.rules_version,"
-                " revision = excluded.revision, scored_at = excluded.scored_at",
-                [ROWS.score_params(u.lead_id, u.score, rev, now) for u, rev in changes],
-            )
-            conn.executemany(
-                "INSERT INTO outbox (lead_id, destination, revision, created_at, next_attempt_at)"
-                " VALUES (:lead_id, :destination, :revision, :created_at, :next_attempt_at)"
-                " ON CONFLICT (lead_id, destination, revision) DO NOTHING",
-                [
-                    ROWS.outbox_params(u.lead_id, destination, rev, now)
-                    for u, rev in changes
-                    for destination in u.destinations
-                ],
-            )
-            first = [(u.lead_id,) for u, rev in changes if rev == 1]
-            conn.executemany("UPDATE leads SET scored = 1 WHERE id = ?", first)
-        return {update.lead_id: revision for update, revision in changes}
-
-    def current_scores(self, lead_ids: Sequence[str]) -> dict[str, tuple[Score, int]]:
-        with self._db.read() as conn:
-            return self._scores(conn, lead_ids)
-
-    @staticmethod
-    def _scores(conn: sqlite3.Connection, lead_ids: Sequence[str]) -> dict[str, tuple[Score, int]]:
-        rows = conn.execute(
-            "SELECT * FROM scores WHERE lead_id IN (SELECT value FROM json_each(?))",
-            (id_list(lead_ids),),
-        )
-        return {row["lead_id"]: ROWS.score(row) for row in rows}
-
-    def routed_destinations(self, lead_ids: Sequence[str]) -> dict[str, set[str]]:
-        with self._db.read() as conn:
-            rows = conn.execute(
-                "SELECT DISTINCT lead_id, destination FROM outbox"
-                " WHERE lead_id IN (SELECT value FROM json_each(?))",
-                (id_list(lead_ids),),
-            ).fetchall()
-        routed: dict[str, set[str]] = {}
-        for row in rows:
-            routed.setdefault(row["lead_id"], set()).add(row["destination"])
-        return routed
-
-    def external_ids(self, destination: str, lead_ids: Sequence[str]) -> dict[str, str]:
-        with self._db.read() as conn:
-            rows = conn.execute(
-                "SELECT lead_id, external_id FROM outbox"
-                " WHERE destination = ? AND external_id != ''"
-                " AND lead_id IN (SELECT value FROM json_each(?)) ORDER BY revision",
-                (destination, id_list(lead_ids)),
-            ).fetchall()
-        return {row["lead_id"]: row["external_id"] for row in rows}  # the newest revision wins
-
-    def add_events(self, events: Sequence[Event]) -> list[Event]:
-        if not events:
-            return []
-        events = first_of_each(events, lambda event: event.id)
-        now = utcnow()
-        params = [ROWS.event_params(event, now) for event in events]
-        with self._db.write() as conn:
-            known = existing_ids(conn, "events", id_list([event.id for event in events]))
-            conn.executemany(
-                "INSERT INTO events (id, lead_id, email, type, at, received_at)"
-                " VALUES (:id, :lead_id, :email, :type, :at, :received_at)",
-                [p for p in params if p["id"] not in known],
-            )
-        return [event for event in events if event.id not in known]
-
-    def events_for(self, lead_ids: Sequence[str]) -> dict[str, list[Event]]:
-        with self._db.read() as conn:
-            rows = conn.execute(
-                "SELECT * FROM events WHERE lead_id IN (SELECT value FROM json_each(?))"
-                " ORDER BY lead_id, at, id",
-                (id_list(lead_ids),),
-            ).fetchall()
-        events: dict[str, list[Event]] = {}
-        for row in rows:
-            events.setdefault(row["lead_id"], []).append(ROWS.event(row))
-        return events
-
-    # -- coordination and health -----------------------------------------------------
-    def acquire_lease(self, name: str, owner: str, ttl: timedelta) -> bool:
-        now = utcnow()
-        with self._db.write() as conn:
-            cursor = conn.execute(
-                "INSERT INTO leases (name, owner, expires_at) VALUES (?, ?, ?)"
-                " ON CONFLICT (name) DO UPDATE SET owner = excluded.owner,"
-                " expires_at = excluded.expires_at"
-                " WHERE leases.owner = excluded.owner OR leases.expires_at <= ?",
-                (name, owner, encode_time(now + ttl), encode_time(now)),
-            )
-            return cursor.rowcount == 1
-
-    def release_lease(self, name: str, owner: str) -> None:
-        with self._db.write() as conn:
-            conn.execute("DELETE FROM leases WHERE name = ? AND owner = ?", (name, owner))
-
-    def owners(self) -> set[str]:
-        now = encode_time(utcnow())
-        with self._db.read() as conn:
-            rows = conn.execute(
-                "SELECT owner FROM leases WHERE expires_at > ? UNION SELECT claimed_by FROM outbox"
-                " WHERE state = 'pending' AND claimed_by IS NOT NULL AND claimed_until > ?",
-                (now, now),
-            ).fetchall()
-        return {row[0] for row in rows}
-
-    def release_owner(self, owner: str) -> None:
-        with self._db.write() as conn:
-            conn.execute("DELETE FROM leases WHERE owner = ?", (owner,))
-            conn.execute(
-                "UPDATE outbox SET claimed_by = NULL, claimed_until = NULL"
-                " WHERE state = 'pending' AND claimed_by = ?",
-                (owner,),
-            )
-
-    def set_status(self, status: ServiceStatus) -> None:
-        with self._db.write() as conn:
-            conn.execute(
-                "INSERT OR REPLACE INTO service_status (service, ok, message, at)"
-                " VALUES (:service, :ok, :message, :at)",
-                ROWS.status_params(status, utcnow()),
-            )
-
-    def statuses(self) -> list[ServiceStatus]:
-        with self._db.read() as conn:
-            rows = conn.execute("SELECT * FROM service_status ORDER BY service").fetchall()
-        return [ROWS.status(row) for row in rows]
-
-    def get_meta(self, key: str) -> str | None:
-        values = self._column("SELECT value FROM meta WHERE key = ?", (key,))
-        return values[0] if values else None
-
-    def set_meta(self, key: str, value: str) -> None:
-        with self._db.write() as conn:
-            conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
-
-
-def existing_ids(conn: sqlite3.Connection, table: str, ids: str) -> set[str]:
-    """Which of the ids (a JSON list) `table` already holds; read inside the write lock."""
-    # `table` is one of our table names, never input.
-    query = f"SELECT id FROM {table} WHERE id IN (SELECT value FROM json_each(?))"
-    return {row[0] for row in conn.execute(query, (ids,))}
+        super().__init__(SQLiteFile(self.path, busy_timeout), SQLiteDialect())
 
 
 def statements(script: str) -> list[str]:
