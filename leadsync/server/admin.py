@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Awaitable, Callable
-from html import escape
 from urllib.parse import parse_qs
 
 import structlog
@@ -93,5 +92,5 @@ def _sign_in(request: web.Request, *, status: int, note: str) -> web.Response:
         text = "send Authorization: Bearer <[server] admin_token>"
         return web.Response(status=status, text=text, headers=headers)
     return web.Response(
-        status=status, text=sign_in_page(escape(note)), content_type="text/html", headers=headers
+        status=status, text=sign_in_page(note), content_type="text/html", headers=headers
     )
