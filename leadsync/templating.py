@@ -57,9 +57,18 @@ def relative(when: datetime, now: datetime) -> str:
     return f"{amount} ago" if seconds > 0 else f"in {amount}"
 
 
-def _percent(value: float | None) -> str:
-    return "—" if value is None else f"{value:.0%}"
+# A figure with nothing behind it (a rate of no leads) reads as a dash, in every report.
+MISSING = "—"
 
 
-_ENV.filters["ago"] = relative
-_ENV.filters["pct"] = _percent
+def percent(value: float | None) -> str:
+    """A rate as "25%", or "—" when there is none."""
+    return MISSING if value is None else f"{value:.0%}"
+
+
+def times(value: float | None) -> str:
+    """A ratio (a lift) as "1.50×", or "—" when there is none."""
+    return MISSING if value is None else f"{value:.2f}×"
+
+
+_ENV.filters.update(ago=relative, pct=percent, times=times)
