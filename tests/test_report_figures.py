@@ -120,3 +120,13 @@ def test_mql_share_outside_the_band_and_no_lift_are_noted():
     notes = {n.figure: n.text for n in build_report(leads, SINCE, "form").total.notes}
     assert "too low" in notes["mql_share"]  # 50% of leads are MQLs
     assert "does not predict" in notes["lift"]  # MQL win rate 0% vs 100%
+
+
+def test_without_any_sales_stage_the_stage_rates_are_unknown_not_zero():
+    """Before outcomes are wired, "0% of MQLs became SQLs" would be a false alarm."""
+    report = build_report([lead(1, "f", True), lead(2, "f", False)], SINCE, "form")
+    assert not report.outcomes
+    assert (report.total.mql_to_sql, report.total.mql_to_won) == (None, None)
+    assert [n.figure for n in report.total.notes] == ["mql_share"]  # 50%: still judged
+    with_one = build_report([lead(1, "f", True), lead(2, "f", False, contacted=1)], SINCE, "form")
+    assert with_one.outcomes and with_one.total.mql_to_sql == 0

@@ -84,12 +84,17 @@ class GroupFigures:
 
 @dataclass(frozen=True, slots=True)
 class Report:
-    """Every group's figures, largest first, and the total over all leads in the window."""
+    """Every group's figures, largest first, and the total over all leads in the window.
+
+    `outcomes` is False when no lead in the window has any sales stage: the loop is not
+    closed yet, so the rates that need stages are None rather than a misleading 0%.
+    """
 
     by: Grouping
     since: datetime
     groups: tuple[GroupFigures, ...]
     total: GroupFigures
+    outcomes: bool = True
 
 
 def build_report(leads: Sequence[ReportLead], since: datetime, by: Grouping) -> Report:
@@ -97,6 +102,7 @@ def build_report(leads: Sequence[ReportLead], since: datetime, by: Grouping) -> 
     if by not in GROUPINGS:
         raise ValueError(f"cannot group by {by!r}; use one of {', '.join(GROUPINGS)}")
     window = [lead for lead in leads if lead.created_time >= since]
+    outcomes = any(lead.stages for lead in window)
     key, label = _GROUP_KEYS[by]
     grouped: dict[str, list[ReportLead]] = {}
     names: dict[str, str] = {}
@@ -104,10 +110,11 @@ def build_report(leads: Sequence[ReportLead], since: datetime, by: Grouping) -> 
         grouped.setdefault(key(lead), []).append(lead)
         names.setdefault(key(lead), label(lead))
     groups = sorted(
-        (figures(names[k], members) for k, members in grouped.items()),
+        (figures(names[k], members, outcomes) for k, members in grouped.items()),
         key=lambda g: (-g.leads, g.name),
     )
-    return Report(by=by, since=since, groups=tuple(groups), total=figures("Total", window))
+    total = figures("Total", window, outcomes)
+    return Report(by=by, since=since, groups=tuple(groups), total=total, outcomes=outcomes)
 
 
 def _owner(lead: ReportLead) -> str:
@@ -123,8 +130,8 @@ _GROUP_KEYS: dict[str, tuple[Callable[[ReportLead], str], Callable[[ReportLead],
 }
 
 
-def figures(name: str, leads: Sequence[ReportLead]) -> GroupFigures:
-    """The figures of one group of leads."""
+def figures(name: str, leads: Sequence[ReportLead], outcomes: bool = True) -> GroupFigures:
+    """The figures of one group of leads; without `outcomes`, no stage-based rate."""
     mqls = [lead for lead in leads if lead.mql]
     others = [lead for lead in leads if not lead.mql]
     sqls = sum(1 for lead in mqls if _reached_sql(lead))
@@ -132,7 +139,7 @@ def figures(name: str, leads: Sequence[ReportLead]) -> GroupFigures:
     mql_win, other_win = _win_rate(mqls), _win_rate(others)
     lift = mql_win / other_win if mql_win is not None and other_win else None
     share = _rate(len(mqls), len(leads))
-    to_sql = _rate(sqls, len(mqls))
+    to_sql = _rate(sqls, len(mqls)) if outcomes else None
     return GroupFigures(
         name=name,
         leads=len(leads),
@@ -142,7 +149,7 @@ def figures(name: str, leads: Sequence[ReportLead]) -> GroupFigures:
         mqls_won=mqls_won,
         mql_share=share,
         mql_to_sql=to_sql,
-        mql_to_won=_rate(mqls_won, len(mqls)),
+        mql_to_won=_rate(mqls_won, len(mqls)) if outcomes else None,
         mql_win_rate=mql_win,
         other_win_rate=other_win,
         lift=lift,

@@ -45,6 +45,11 @@ COLUMNS = (
     ("to won", ""),
     ("deal value", ""),
 )
+# Said when no lead in the window has a sales stage: the rates that need them read "—".
+NO_OUTCOMES = (
+    "No sales stages (contacted, sql, won, lost) are recorded for these leads yet, so "
+    "MQL→SQL, wins and times read —. They fill in as outcomes arrive."
+)
 BY_HEADING = {"form": "form", "campaign": "campaign", "ad": "ad", "owner": "owner"}
 
 
@@ -97,6 +102,8 @@ def render_tables(report: Report) -> list[RenderableType]:
     for group in report.groups:
         table.add_row(Text(group.name), *_marked(group))
     parts: list[RenderableType] = [table]
+    if not report.outcomes:
+        parts.append(Text(NO_OUTCOMES))
     noted = [(g.name, note) for g in (*report.groups, report.total) for note in g.notes]
     if noted:
         lines = Text("Outside the usual bands (marked !):\n", style="bold")
@@ -122,6 +129,7 @@ def render_html(report: Report) -> str:
         "report.html",
         style=STYLE,
         summary=summary(report),
+        no_outcomes=None if report.outcomes else NO_OUTCOMES,
         by=BY_HEADING[report.by],
         headings=[heading for heading, _ in COLUMNS],
         rows=[_html_row(g) for g in groups],

@@ -88,7 +88,7 @@ async def login(request: web.Request) -> web.StreamResponse:
 
 def _sign_in(request: web.Request, *, status: int, note: str) -> web.Response:
     headers = {"WWW-Authenticate": 'Bearer realm="leadsync"', "Cache-Control": "no-store"}
-    if request.path != "/" and request.path != "/login":  # /metrics: a scraper, not a person
+    if request.path == "/metrics":  # a scraper, not a person
         text = "send Authorization: Bearer <[server] admin_token>"
         return web.Response(status=status, text=text, headers=headers)
     return web.Response(
