@@ -11,7 +11,7 @@ from rich.console import Console
 from leadsync.report.figures import build_report
 from leadsync.report.render import duration, render_html, render_tables
 from tests.browser import ARTIFACTS, chromium_page, png_size, require_chromium
-from tests.test_report_figures import LEADS, SINCE, H
+from tests.test_report_figures import LEADS, SINCE, H, lead
 
 SCREENSHOT = ARTIFACTS / "closed-loop-report.png"
 # Campaign names are typed by whoever runs the ads: the report shows them, never runs them.
@@ -96,3 +96,10 @@ def test_html_report_renders_in_chromium_with_its_charts_and_fetches_nothing(tmp
     assert requested == [source.as_uri()]  # the page itself, nothing else
     width, _ = png_size(SCREENSHOT)
     assert width == 1280 and SCREENSHOT.stat().st_size > 20_000
+
+
+def test_charts_keep_to_the_largest_groups_and_say_so_while_the_table_has_all():
+    leads = [lead(n, f"form{n:02}", n % 3 == 0) for n in range(20)]
+    html = render_html(build_report(leads, SINCE, "form"))
+    assert html.count("(largest 12 of 20)") == 9  # each chart: heading, <title>, aria-label
+    assert all(f"<td>form{n:02} form</td>" in html for n in range(20))

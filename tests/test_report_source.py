@@ -10,6 +10,7 @@ from leadsync.abc import ScoreUpdate
 from leadsync.models import Lead, Score
 from leadsync.report.source import StoreReportSource, report_leads, stages_of
 from leadsync.store import open_store
+from leadsync.store.sqlite import SQLiteStore
 
 NOW = datetime.now(UTC)
 
@@ -78,3 +79,38 @@ def test_stage_records_count_from_their_first_time_with_the_newest_value():
         "contacted": (t + timedelta(hours=1), None),
         "won": (t + timedelta(hours=5), Decimal("900")),
     }
+
+
+class StoreWithStages(SQLiteStore):
+    """The real SQLite store plus the `stages_for` the lead-stages work adds (its seam only)."""
+
+    def __init__(self, path, stages: dict[str, list[Stage]]) -> None:
+        super().__init__(path)
+        self.recorded = stages
+
+    def stages_for(self, lead_ids):
+        return {i: self.recorded[i] for i in lead_ids if i in self.recorded}
+
+
+def test_a_store_with_stages_gives_the_report_its_sales_stages(tmp_path):
+    seed_store(f"sqlite:///{tmp_path / 'l.db'}")
+    created = {lead.lead_id: lead.created_time for lead in _leads(tmp_path)}
+    won = created["a1"] + timedelta(days=1)
+    store = StoreWithStages(
+        tmp_path / "l.db",
+        {"a1": [Stage("a1", "sql", won, None), Stage("a1", "won", won, Decimal("250"))]},
+    )
+    try:
+        leads = {lead.lead_id: lead for lead in report_leads(store, NOW - timedelta(days=90))}
+    finally:
+        store.close()
+    assert leads["a1"].stages == {"sql": (won, None), "won": (won, Decimal("250"))}
+    assert leads["a2"].stages == {} and leads["b1"].stages == {}
+
+
+def _leads(tmp_path):
+    store = open_store(f"sqlite:///{tmp_path / 'l.db'}")
+    try:
+        return report_leads(store, NOW - timedelta(days=90))
+    finally:
+        store.close()

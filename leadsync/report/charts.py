@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from leadsync.report.figures import GroupFigures
 from leadsync.svg import BAD, BAND, BAR, GOOD, INK, MUTED, WIDTH, Chart, Label, Line, Rect
 
-# A chart with more rows than this stops being read; the table below it has every group.
+# A chart with more rows than this stops being read; the table above it has every group.
 CHART_GROUPS = 12
 # Group names are typed by whoever runs the ads; long ones are cut in charts, whole in tables.
 LABEL_CHARS = 28
@@ -28,6 +28,8 @@ def funnel_chart(title: str, groups: Sequence[GroupFigures]) -> Chart:
     """Four bars per group, leads → MQLs → SQLs → won, on one scale."""
     bar, gap, top = 12, 14, 48
     shown = list(groups[:CHART_GROUPS])
+    if len(groups) > len(shown):
+        title += f" (largest {len(shown)} of {len(groups)})"
     height = top + len(shown) * (4 * bar + gap) + 10
     scale = (WIDTH - _LEFT - 60) / max([1, *(g.leads for g in shown)])
     chart = Chart(title, height)
@@ -51,6 +53,8 @@ def band_chart(
     """One horizontal bar per group for a rate (0–1), with the usual band shaded."""
     row, top = 22, 44
     shown = list(zip(names, rates, strict=True))[:CHART_GROUPS]
+    if len(names) > len(shown):
+        title += f" (largest {len(shown)} of {len(names)})"
     height = top + row * len(shown) + 24
     top_rate = max([0.5, *(rate or 0 for _, rate in shown)])
     scale = (WIDTH - _LEFT - 60) / top_rate
