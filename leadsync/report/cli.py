@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
+from typing import cast
 
 from rich.console import Console
 
@@ -29,7 +30,7 @@ def parse_options(since: str, by: str, now: datetime) -> tuple[datetime, Groupin
         raise ValueError(f"since: {exc}") from None
     if span.total_seconds() <= 0:
         raise ValueError(f"since {since[:40]!r} must be a positive duration, like 90d")
-    return now - span, by  # type: ignore[return-value]
+    return now - span, cast(Grouping, by)
 
 
 def report_command(

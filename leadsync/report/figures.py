@@ -193,6 +193,12 @@ def _median(spans: Sequence[timedelta | None]) -> timedelta | None:
     return statistics.median(known) if known else None
 
 
+_NO_LIFT = (
+    "MQLs win no more often than other leads: the score does not predict sales; "
+    "run leadsync calibrate."
+)
+
+
 def _notes(
     share: float | None, to_sql: float | None, mql_win: float | None, other_win: float | None
 ) -> list[Note]:
@@ -205,10 +211,7 @@ def _notes(
     if to_sql is not None:
         notes.extend(_sql_note(to_sql))
     if mql_win is not None and other_win is not None and mql_win <= other_win:
-        notes.append(
-            Note("lift", "MQLs win no more often than other leads: the score does not predict "
-                 "sales; run leadsync calibrate.")
-        )  # fmt: skip
+        notes.append(Note("lift", _NO_LIFT))
     return notes
 
 
