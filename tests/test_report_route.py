@@ -88,3 +88,16 @@ def test_chromium_applies_the_report_style_under_the_policy_and_draws_the_charts
         assert page.locator("svg[role=img]").count() == 3
         assert page.locator("#no-outcomes").is_visible()
     assert not [v for v in violations if "Content Security Policy" in v]
+
+
+def test_signing_in_from_the_report_comes_back_to_it_and_never_elsewhere(daemon):
+    form = get(daemon, "/report").text
+    assert '<input type="hidden" name="next" value="/report">' in form
+    for offered, back in [("/report", "/report"), ("https://evil.example/", "/"), ("", "/")]:
+        reply = requests.post(
+            f"{daemon.url}/login",
+            data={"token": ADMIN, "next": offered},
+            timeout=10,
+            allow_redirects=False,
+        )
+        assert reply.status_code == 303 and reply.headers["Location"] == back

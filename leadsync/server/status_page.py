@@ -71,9 +71,10 @@ def render(snap: StatusSnapshot, health: HealthReport, now: datetime, refresh: b
     )
 
 
-def sign_in_page(note: str) -> str:
-    """The form that asks for `[server] admin_token`; it posts to /login (no script)."""
-    return render_template("sign_in.html", style=STYLE, note=note)
+def sign_in_page(note: str, back: str = "/") -> str:
+    """The form that asks for `[server] admin_token`; it posts to /login (no script), which
+    sends the browser back to `back`."""
+    return render_template("sign_in.html", style=STYLE, note=note, back=back)
 
 
 def _cards(snap: StatusSnapshot) -> list[tuple[str, int]]:
