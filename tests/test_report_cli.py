@@ -36,6 +36,7 @@ def test_report_prints_figures_per_form_with_a_total(config):
     text = " ".join(result.output.split())
     assert "by form: 3 leads, 1 MQLs, 0 won" in text
     assert "No sales stages (contacted, sql, won, lost) are recorded for these leads yet" in text
+    assert "Outside the usual bands (marked !):" in lines  # a line of its own
 
 
 def test_report_by_campaign_over_a_longer_window_writes_html(config, tmp_path):

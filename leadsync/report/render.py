@@ -101,16 +101,14 @@ def render_tables(report: Report) -> list[RenderableType]:
         table.add_column(heading, justify="right", footer=footer)
     for group in report.groups:
         table.add_row(Text(group.name), *_marked(group))
-    parts: list[RenderableType] = [table]
-    if not report.outcomes:
-        parts.append(Text(NO_OUTCOMES))
+    # One Text under the table: rich would join several on one line.
+    notes = Text("" if report.outcomes else NO_OUTCOMES + "\n")
     noted = [(g.name, note) for g in (*report.groups, report.total) for note in g.notes]
     if noted:
-        lines = Text("Outside the usual bands (marked !):\n", style="bold")
+        notes.append("Outside the usual bands (marked !):\n", style="bold")
         for name, note in noted:
-            lines.append(f"- {name}: {note.text}\n", style="")
-        parts.append(lines)
-    return parts
+            notes.append(f"- {name}: {note.text}\n")
+    return [table, notes] if notes else [table]
 
 
 def _marked(group: GroupFigures) -> list[Text]:
