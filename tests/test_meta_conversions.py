@@ -276,3 +276,15 @@ def test_the_type_is_registered_and_its_settings_checked():
     assert "system-user token" in str(info.value)
     with pytest.raises(ValidationError):
         Settings(dataset_id=DATASET)  # type: ignore[call-arg]
+
+
+def test_a_refused_token_says_to_fix_this_destinations_token(emu, connector):
+    emu.expire_token()
+
+    with pytest.raises(AuthError) as info:
+        connector.deliver([staged(lead())])
+
+    message = str(info.value)
+    assert f"dataset {DATASET}" in message and "190/463" in message
+    assert "the destination's access_token" in message
+    assert "facebook.access_token" not in message and TOKEN not in message

@@ -32,7 +32,7 @@ from facebook_business.adobjects.serverside.custom_data import CustomData
 from facebook_business.adobjects.serverside.event import Event
 from facebook_business.adobjects.serverside.user_data import UserData
 
-from leadsync.errors import BadLead, PermanentError, TransientError
+from leadsync.errors import AuthError, BadLead, PermanentError, TransientError
 from leadsync.facebook.graph import GraphClient
 from leadsync.models import Lead
 
@@ -158,6 +158,14 @@ class ConversionsSender:
         data = [json.dumps(event, separators=(",", ":")) for event in events]
         try:
             body = self._graph.request("POST", (self.dataset_id, "events"), what, data=data)
+        except AuthError as exc:  # the fix is this destination's token, not facebook.access_token
+            reason = str(exc).split("; ", 1)[0]
+            raise AuthError(
+                f"{reason}; generate a token for dataset {self.dataset_id} (Events Manager > the "
+                "dataset > Settings > Conversions API) or give the system user the dataset, put "
+                "it in the destination's access_token and restart",
+                service="facebook",
+            ) from exc
         except BadLead as exc:  # Graph's "no such object" is about the dataset here, not a lead
             raise PermanentError(
                 f"dataset {self.dataset_id} does not exist or the token may not send to it; "
