@@ -18,7 +18,8 @@ import math
 import re
 from typing import Any
 
-from connectors import google_sheets, hubspot, slack, webhook
+from connectors import google_sheets, hubspot, meta_conversions, slack, webhook
+from leadsync.emulators.graph import GraphEmulator
 from leadsync.emulators.hubspot import HubSpotEmulator
 from leadsync.emulators.receivers import SlackReceiver, WebhookReceiver
 from leadsync.emulators.sheets import SheetsEmulator
@@ -225,6 +226,63 @@ class SheetsHarness(EmulatorHarness):
 
     def secrets(self) -> list[str]:
         return [self.key["private_key"].splitlines()[1]]
+
+
+class MetaConversionsHarness(EmulatorHarness):
+    """Meta's Conversions API (connectors/meta_conversions.py) on the Graph emulator's CRM dataset.
+
+    Meta keeps events, not records: a lead is held once when its "Lead" event arrived
+    once, an MQL when its "Marketing Qualified Lead" event did; no score is held (so it
+    is not in HARNESSES, whose all-destinations test reads one back).
+    """
+
+    id = "meta_conversions"
+    updates_in_place = False  # stages are announced once; a new score changes nothing sent
+    expected_wait = 60.0  # the throttle's estimated_time_to_regain_access of 1 minute
+    dataset = "880000000000001"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.emulator = GraphEmulator(access_token="emulator-capi-token-4b1d9e")
+
+    def start(self) -> None:
+        super().start()
+        self.emulator.add_dataset(self.dataset)
+        self.token = self.emulator.access_token
+
+    def build(self, **overrides: Any) -> Any:
+        values = {"dataset_id": self.dataset, "access_token": self.token}
+        settings = meta_conversions.Settings(**values, graph_url=self.emulator.url, **overrides)
+        return meta_conversions.build("meta-crm", settings)
+
+    def held(self, lead_id: str) -> Held:
+        names = [
+            e["event_name"]
+            for e in self.emulator.conversion_events(self.dataset)
+            if e["user_data"]["lead_id"] == lead_id
+        ]
+        copies = names.count("Lead")
+        return Held(copies, None, "Marketing Qualified Lead" in names if copies else None)
+
+    def delivery_requests(self) -> int:
+        return self.emulator.call_count(f"/{self.dataset}/events")
+
+    def expected_requests(self, leads: int) -> int:
+        return math.ceil(leads / meta_conversions.LEADS_PER_REQUEST)
+
+    def inject(self, fault: str) -> None:
+        emu, path = self.emulator, f"/{self.dataset}/events"
+        {
+            "auth": lambda: emu.expire_token(self.token),
+            "rate_limit": lambda: emu.inject_fault(4, path=path, regain_minutes=1),
+            "server_error": lambda: emu.inject_fault("http500", path=path),
+            # Graph's "no such object" for the dataset (deleted, or the token lost it).
+            "rejected": lambda: emu.inject_fault("hidden", path=f"/{self.dataset}"),
+            "timeout": lambda: emu.inject_fault("slow", path=path, seconds=STALL_SECONDS),
+        }[fault]()
+
+    def secrets(self) -> list[str]:
+        return [self.token]
 
 
 HARNESSES: list[type[Harness]] = [
