@@ -23,6 +23,7 @@ from typing import Protocol, runtime_checkable
 
 from leadsync.models import (
     Checkpoint,
+    Contact,
     DeadLetter,
     DeliveryResult,
     DestinationStats,
@@ -32,6 +33,7 @@ from leadsync.models import (
     Notification,
     OutboxItem,
     OutboxState,
+    Owner,
     Score,
     ScoredLead,
     ServiceStatus,
@@ -80,6 +82,25 @@ class LeadOverview:
     points: int | None
     mql: bool | None
     destinations: Mapping[str, OutboxState] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Pool:
+    """Owners who take turns at leads, with their weights; `key` names the pool's turns."""
+
+    key: str
+    rule: str
+    owners: tuple[Owner, ...]
+    weights: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class RouteRequest:
+    """A lead to give an owner: its person's owner if they have one, else a turn in `pool`."""
+
+    lead_id: str
+    person_key: str = ""
+    pool: Pool | None = None
 
 
 class IngestStore(ABC):
@@ -196,6 +217,41 @@ class ScoringStore(ABC):
         """Every stored event of each lead, oldest first."""
 
 
+class RoutingStore(ABC):
+    """Contacts, persons and owners of leads (`leadsync/store/routing.py`)."""
+
+    @abstractmethod
+    def record_contacts(self, contacts: Sequence[Contact]) -> dict[str, Contact]:
+        """Stores each lead's contact once and recognises repeats; returns every lead's contact.
+
+        A lead whose person key was seen on an earlier lead is a repeat of that
+        person's first lead (`repeat_of`) and gets a `repeat_submission` event
+        (id `repeat_submission:<lead id>`, at the lead's created time). A lead
+        already recorded keeps what was recorded. Serialised across writers.
+        """
+
+    @abstractmethod
+    def contacts(self, lead_ids: Sequence[str]) -> dict[str, Contact]:
+        """The recorded contact of each lead among `lead_ids`."""
+
+    @abstractmethod
+    def assign_owners(
+        self, requests: Sequence[RouteRequest], known: Mapping[str, Owner]
+    ) -> dict[str, Owner]:
+        """Gives each lead not yet assigned an owner, once; returns the new assignments.
+
+        A lead whose person already has an owner (in `known`) goes to them;
+        otherwise the pool's owner with the fewest leads for their weight takes
+        it (ties: the first listed) and the person keeps that owner. A lead
+        without a person owner or a pool stays unassigned. Serialised across
+        writers, so replicas never assign a lead twice or skew a pool's split.
+        """
+
+    @abstractmethod
+    def assignments(self, lead_ids: Sequence[str]) -> dict[str, Owner]:
+        """The owner of each assigned lead among `lead_ids`."""
+
+
 class DeliveryStore(ABC):
     """The outbox, its claims and the dead letter (`leadsync/store/delivery.py`)."""
 
@@ -281,7 +337,7 @@ class CoordinationStore(ABC):
         """Sets a small named value."""
 
 
-class Store(IngestStore, ScoringStore, DeliveryStore, CoordinationStore):
+class Store(IngestStore, ScoringStore, RoutingStore, DeliveryStore, CoordinationStore):
     """Durable state of the daemon, every role in one. Every write is one transaction."""
 
     @abstractmethod
