@@ -69,6 +69,8 @@ def default_properties() -> dict[str, dict[str, Any]]:
         _property("jobtitle", "Job Title", "string", "text"),
         _property("website", "Website URL", "string", "text"),
         _property("lifecyclestage", "Lifecycle Stage", "enumeration", "radio", options=stages),
+        # The contact owner: an enumeration of the portal's users (`Portal.add_owner`).
+        _property("hubspot_owner_id", "Contact owner", "enumeration", "select", options=[]),
         _property("hs_object_id", "Record ID", "number", "number", formField=False),
         _property("createdate", "Create Date", "datetime", "date", formField=False),
         _property("lastmodifieddate", "Last Modified Date", "datetime", "date", formField=False),
@@ -84,6 +86,18 @@ class Portal:
         self.contacts: dict[str, dict[str, Any]] = {}
         self._index: dict[tuple[str, str], str] = {}  # (unique property, value) -> contact id
         self._next_id = 1001
+
+    def add_owner(self, owner_id: str, label: str = "") -> None:
+        """A user of the portal, who can own contacts (an option of `hubspot_owner_id`)."""
+        options = self.properties["hubspot_owner_id"]["options"]
+        options.append(
+            {
+                "label": label or owner_id,
+                "value": owner_id,
+                "displayOrder": len(options),
+                "hidden": False,
+            }
+        )
 
     # -- properties -------------------------------------------------------------
     def create_property(self, body: dict[str, Any]) -> dict[str, Any]:
