@@ -4,7 +4,7 @@ Pure functions, no I/O. A phone number is read with Google's libphonenumber
 (the `phonenumbers` package) in the region the lead's `country` answer names
 when it is a two-letter region code, else the configured default region; a
 number written with a leading `+` needs no region. A number libphonenumber
-cannot read, or one of a length no number of that region has, is kept as typed
+cannot read, or one no number plan of its region gives out, is kept as typed
 and flagged (`Contact.phone_valid` False), never dropped. An email is trimmed
 and lower-cased. The person key recognises the same person across forms: the
 normalised email, else the E.164 phone, else "" (no key: never a repeat).
@@ -35,7 +35,7 @@ def normalise_phone(text: str, region: str) -> tuple[str, bool]:
         number = phonenumbers.parse(typed, region.upper() or None)
     except phonenumbers.NumberParseException:
         return typed, False
-    if not phonenumbers.is_possible_number(number):
+    if not phonenumbers.is_valid_number(number):  # "12" would pass as possible in DE
         return typed, False
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), True
 

@@ -21,7 +21,7 @@ def lead(**answers: str) -> Lead:
         ("(415) 555-2671", "US", "+14155552671"),  # US national, with punctuation
         ("415.555.2671", "US", "+14155552671"),  # US national, dotted
         ("020 7946 0958", "GB", "+442079460958"),  # UK national, trunk 0
-        ("07700 900123", "GB", "+447700900123"),  # UK mobile
+        ("07911 123456", "GB", "+447911123456"),  # UK mobile
         ("030 901820", "DE", "+4930901820"),  # German national, trunk 0
         ("+44 20 7946 0958", "US", "+442079460958"),  # international wins over the region
     ],

@@ -94,7 +94,7 @@ def test_an_only_mql_rule_routes_a_lead_once_it_becomes_an_mql(store):
 
 
 def test_re_scoring_never_changes_an_owner_and_the_phone_is_recorded(store):
-    store.save_leads([lead("1", phone_number="07700 900123"), lead("2", phone_number="12")])
+    store.save_leads([lead("1", phone_number="07911 123456"), lead("2", phone_number="12")])
     first = enqueuer(store)
     first.score_new()
     before = owners(store, "1", "2")
@@ -103,7 +103,7 @@ def test_re_scoring_never_changes_an_owner_and_the_phone_is_recorded(store):
     other.rescore_all(NOW + timedelta(days=3))
     assert owners(store, "1", "2") == before
     contacts = store.contacts(["1", "2"])
-    assert (contacts["1"].phone_e164, contacts["1"].phone_valid) == ("+447700900123", True)
+    assert (contacts["1"].phone_e164, contacts["1"].phone_valid) == ("+447911123456", True)
     assert (contacts["2"].phone_typed, contacts["2"].phone_valid) == ("12", False)
 
 

@@ -118,7 +118,11 @@ def test_first_delivery_puts_questions_before_score(emu, make):
     connector.deliver([scored(lead(1, email="a@example.com", job_title="VP"))])
     header = emu.values(BOOK, "Leads")[0]
     assert header == [
-        *layout.FIXED_COLUMNS, "email", "job_title", *layout.SCORE_COLUMNS, *layout.ROUTING_COLUMNS
+        *layout.FIXED_COLUMNS,
+        "email",
+        "job_title",
+        *layout.SCORE_COLUMNS,
+        *layout.ROUTING_COLUMNS,
     ]
 
 
