@@ -112,3 +112,13 @@ def test_without_owners_nothing_is_assigned_but_contacts_are_recorded(store):
     Enqueuer(store, Scorer(SCORING), [SHEET]).score_new()
     assert store.assignments(["1", "2"]) == {}
     assert store.contacts(["2"])["2"].repeat_of == "1"
+
+
+def test_turning_routing_on_leaves_scored_leads_alone_but_knows_their_people(store):
+    store.save_leads([lead("old", job_title="Analyst")])
+    Enqueuer(store, Scorer(SCORING), [SHEET]).score_new()  # scored before routing existed
+    store.save_leads([lead("new", "f2", 1, email="old@acme.com", job_title="Analyst")])
+    routed = enqueuer(store)
+    routed.rescore_all()
+    assert owners(store, "old", "new") == {"new": owners(store, "new")["new"]}
+    assert store.contacts(["new"])["new"].repeat_of == "old"

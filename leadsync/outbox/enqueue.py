@@ -10,8 +10,9 @@ Before a lead is first delivered it is given its contact and its owner: the
 contact (normalised phone, person key, repeat of whom) is recorded before it
 is scored, so a repeat's `repeat_submission` event counts in its first score;
 the owner is assigned after, so an `only_mql` routing rule sees the score. A
-lead no rule routes yet is tried again whenever it is re-scored (it may become
-an MQL); once assigned it keeps its owner.
+lead is routed when it is first scored, and again only when a re-score makes it
+an MQL (so turning routing on does not hand out every stored lead); once
+assigned it keeps its owner.
 """
 
 from __future__ import annotations
@@ -115,7 +116,8 @@ class Enqueuer:
 
     def _score_once(self, lead_ids: Sequence[str], now: datetime) -> SavedScores:
         # The revision is read first: any score saved after this read makes ours stale.
-        revisions = {i: rev for i, (_, rev) in self._store.current_scores(lead_ids).items()}
+        current = self._store.current_scores(lead_ids)
+        revisions = {i: rev for i, (_, rev) in current.items()}
         leads = self._store.get_leads(lead_ids)
         contacts = self._record_contacts(leads)
         events = self._store.events_for(list(leads))  # after: a repeat's event counts now
@@ -125,7 +127,10 @@ class Enqueuer:
             score = scores[lead.id] = self.scorer.score(lead, events.get(lead.id, []), now)
             chosen = destinations_for(lead, score, routed.get(lead.id, set()), self._destinations)
             updates.append(ScoreUpdate(lead.id, score, chosen, revisions.get(lead.id, 0)))
-        self._assign_owners(leads, scores, contacts)  # before the first outbox item is saved
+        # Before the first outbox item is saved; a lead scored before is routed only when it
+        # becomes an MQL now (an only_mql rule), so turning routing on leaves history alone.
+        due = {i: s for i, s in scores.items() if i not in current or s.mql > current[i][0].mql}
+        self._assign_owners(leads, due, contacts)
         return self._store.save_scores(updates)
 
     def _record_contacts(self, leads: dict[str, Lead]) -> dict[str, Contact]:
@@ -143,11 +148,12 @@ class Enqueuer:
     ) -> None:
         if not self.router.enabled:
             return
-        assigned = self._store.assignments(list(leads))
+        if not scores:
+            return
+        assigned = self._store.assignments(list(scores))
         requests = []
-        for lead in sorted(leads.values(), key=lambda lead: (lead.created_time, lead.id)):
-            if lead.id in assigned:
-                continue
+        due = [leads[i] for i in scores if i not in assigned]
+        for lead in sorted(due, key=lambda lead: (lead.created_time, lead.id)):
             key = contacts[lead.id].person_key if lead.id in contacts else ""
             pool = self.router.pool_for(lead, scores[lead.id])
             if pool is not None or key:

@@ -39,3 +39,12 @@ CREATE TABLE routing_turns (
     assigned integer NOT NULL DEFAULT 0,
     PRIMARY KEY (pool, owner)
 );
+
+-- Leads stored before this version: each email's earliest lead is that person's first, so
+-- a later lead of theirs, recorded when it is next scored, is marked as a repeat of it.
+INSERT INTO persons (person_key, first_lead_id, owner, created_at)
+SELECT 'email:' || l.email, l.id, '', l.stored_at FROM leads l
+WHERE l.email <> '' AND NOT EXISTS (
+    SELECT 1 FROM leads o WHERE o.email = l.email
+    AND (o.created_time < l.created_time OR (o.created_time = l.created_time AND o.seq < l.seq))
+);
