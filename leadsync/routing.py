@@ -12,6 +12,7 @@ transaction across replicas. Pure: no I/O here.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any, Self
@@ -24,6 +25,8 @@ from leadsync.hours import WorkingHours
 from leadsync.models import Lead, Owner, Score
 from leadsync.scoring.conditions import compile_check, read_answer
 from leadsync.scoring.settings import Equals, RuleSettings
+
+SLACK_MEMBER_ID = re.compile(r"[UW][A-Z0-9]{2,}")
 
 
 class _Section(BaseModel):
@@ -52,12 +55,22 @@ class OwnerSettings(_Section):
 
     name: str = Field(min_length=1)
     email: str = ""
-    slack_id: str = Field("", pattern=r"^([UW][A-Z0-9]{2,})?$")  # a Slack member id: U012AB3CD
+    slack_id: str = ""  # a Slack member id (U012AB3CD), mentioned in alerts
     hubspot_owner_id: str = ""
     weight: int = Field(1, ge=1, le=1000)
     hours: str = ""  # working hours, "mon-fri 09:00-17:00 Europe/Paris"; "" = always
 
     _ids = field_validator("hubspot_owner_id", mode="before")(_text_id)
+
+    @field_validator("slack_id")
+    @classmethod
+    def _member_id(cls, slack_id: str) -> str:
+        if slack_id and not SLACK_MEMBER_ID.fullmatch(slack_id):
+            raise ValueError(
+                "is not a Slack member id (like U012AB3CD): in Slack open the person's"
+                " profile, then More > Copy member ID"
+            )
+        return slack_id
 
     @field_validator("hours")
     @classmethod
