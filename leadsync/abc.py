@@ -34,6 +34,7 @@ from leadsync.models import (
     OutboxItem,
     OutboxState,
     Owner,
+    RouteRequest,
     Score,
     ScoredLead,
     ServiceStatus,
@@ -82,25 +83,6 @@ class LeadOverview:
     points: int | None
     mql: bool | None
     destinations: Mapping[str, OutboxState] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class Pool:
-    """Owners who take turns at leads, with their weights; `key` names the pool's turns."""
-
-    key: str
-    rule: str
-    owners: tuple[Owner, ...]
-    weights: tuple[int, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class RouteRequest:
-    """A lead to give an owner: its person's owner if they have one, else a turn in `pool`."""
-
-    lead_id: str
-    person_key: str = ""
-    pool: Pool | None = None
 
 
 class IngestStore(ABC):
@@ -222,12 +204,10 @@ class RoutingStore(ABC):
 
     @abstractmethod
     def record_contacts(self, contacts: Sequence[Contact]) -> dict[str, Contact]:
-        """Stores each lead's contact once and recognises repeats; returns every lead's contact.
+        """Stores each lead's contact once (serialised); returns every lead's contact.
 
-        A lead whose person key was seen on an earlier lead is a repeat of that
-        person's first lead (`repeat_of`) and gets a `repeat_submission` event
-        (id `repeat_submission:<lead id>`, at the lead's created time). A lead
-        already recorded keeps what was recorded. Serialised across writers.
+        A lead whose person key was seen before repeats that person's first lead
+        (`repeat_of`) and gets a `repeat_submission` event at its created time.
         """
 
     @abstractmethod
@@ -238,13 +218,11 @@ class RoutingStore(ABC):
     def assign_owners(
         self, requests: Sequence[RouteRequest], known: Mapping[str, Owner]
     ) -> dict[str, Owner]:
-        """Gives each lead not yet assigned an owner, once; returns the new assignments.
+        """Gives each unassigned lead an owner, once (serialised); returns the new ones.
 
-        A lead whose person already has an owner (in `known`) goes to them;
-        otherwise the pool's owner with the fewest leads for their weight takes
-        it (ties: the first listed) and the person keeps that owner. A lead
-        without a person owner or a pool stays unassigned. Serialised across
-        writers, so replicas never assign a lead twice or skew a pool's split.
+        The person's owner when they have one in `known`; else the pool's owner
+        with the fewest leads for their weight (ties: first listed), whom the
+        person keeps. Neither: the lead stays unassigned.
         """
 
     @abstractmethod

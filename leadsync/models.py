@@ -236,6 +236,25 @@ class Contact:
 
 
 @dataclass(frozen=True, slots=True)
+class Pool:
+    """Owners who take turns at leads, with their weights; `key` names the pool's turns."""
+
+    key: str
+    rule: str
+    owners: tuple[Owner, ...]
+    weights: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class RouteRequest:
+    """A lead to give an owner: its person's owner if they have one, else a turn in `pool`."""
+
+    lead_id: str
+    person_key: str = ""
+    pool: Pool | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ScoredLead:
     """What a connector receives: the lead, its current score and its revision.
 

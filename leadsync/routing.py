@@ -20,9 +20,8 @@ from typing import Any, Self
 import phonenumbers
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from leadsync.abc import Pool
 from leadsync.hours import WorkingHours
-from leadsync.models import Lead, Owner, Score
+from leadsync.models import Lead, Owner, Pool, Score
 from leadsync.scoring.conditions import compile_check, read_answer
 from leadsync.scoring.settings import Equals, RuleSettings
 

@@ -6,8 +6,7 @@ import threading
 from collections import Counter
 from datetime import timedelta
 
-from leadsync.abc import Pool, RouteRequest
-from leadsync.models import Contact, Lead, Owner, utcnow
+from leadsync.models import Contact, Lead, Owner, Pool, RouteRequest, utcnow
 from leadsync.store import open_store
 
 NOW = utcnow()

@@ -23,10 +23,10 @@ from datetime import datetime
 
 import structlog
 
-from leadsync.abc import RouteRequest, SavedScores, ScoreUpdate, Store
+from leadsync.abc import SavedScores, ScoreUpdate, Store
 from leadsync.config import DestinationSettings
 from leadsync.contacts import contact_of
-from leadsync.models import Contact, Lead, Score, utcnow
+from leadsync.models import Contact, Lead, RouteRequest, Score, utcnow
 from leadsync.routing import Router, RoutingSettings
 from leadsync.scoring.engine import Scorer
 

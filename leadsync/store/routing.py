@@ -16,8 +16,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
-from leadsync.abc import Pool, RouteRequest, RoutingStore
-from leadsync.models import Contact, Owner, utcnow
+from leadsync.abc import RoutingStore
+from leadsync.models import Contact, Owner, Pool, RouteRequest, utcnow
 from leadsync.store.rows import params
 from leadsync.store.sql import SQLRole, Tx
 
