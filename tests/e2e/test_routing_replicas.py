@@ -1,8 +1,8 @@
 """Two `leadsync run` replicas on PostgreSQL route 400 leads to three owners (weights 2:1:1).
 
 320 people submit one of three forms by signed webhook, spread over both ports;
-mid-wave the replica holding the sheet's delivery lease is SIGKILLed and
-restarted. Then 80 of those people submit another form. Every lead must have
+once half of them are routed the replica holding the sheet's delivery lease is
+SIGKILLed and restarted. Then 80 of those people submit another form. Every lead must have
 exactly one owner; the first submissions split within ±2 of 160/80/80; each
 repeat goes to its person's first owner and is marked with the first lead's id
 (sheet `repeat_of`); the sheet's `owner` column says the same. After another
@@ -91,18 +91,11 @@ def owners(store_url: str) -> dict[str, str]:
     return dict(run_sql(store_url, "SELECT lead_id, name FROM assignments"))
 
 
-def delivering(store_url: str) -> str:
-    rows = run_sql(
-        store_url,
-        "SELECT owner FROM leases WHERE name = 'deliver:sheet' AND EXISTS (SELECT 1 FROM outbox"
-        " WHERE state = 'pending' AND claimed_by = leases.owner)",
-    )
-    return rows[0][0] if rows else ""
-
-
-def replica_of(owner: str, replicas: list[LeadsyncProcess]) -> LeadsyncProcess:
-    pid = int(owner.split(":")[1])
-    return next(r for r in replicas if r.proc is not None and r.proc.pid == pid)
+def lease_holder(store_url: str, replicas: list[LeadsyncProcess]) -> LeadsyncProcess:
+    """The replica holding the sheet's delivery lease (the first one when none does)."""
+    rows = run_sql(store_url, "SELECT owner FROM leases WHERE name = 'deliver:sheet'")
+    pids = {int(owner.split(":")[1]) for (owner,) in rows}
+    return next((r for r in replicas if r.proc and r.proc.pid in pids), replicas[0])
 
 
 def in_sheet(sheets, store_url: str, lead_ids: set[str]) -> bool:
@@ -131,15 +124,17 @@ def start_replicas(tmp_path: Path, graph, sheets, store_url: str) -> list[Leadsy
 
 
 def first_wave_with_a_kill(graph, store_url, forms, replicas) -> dict[int, str]:
-    """Every person's first submission; mid-wave the delivering replica dies and comes back."""
+    """Every person's first submission; once half are routed, the delivering replica is
+    SIGKILLed (routing, scoring and delivery in flight) and restarted."""
     firsts = {person: submit(graph, forms[person % 3], person) for person in range(PEOPLE)}
     ports = [replica.port for replica in replicas]
-    ids = list(firsts.values())
-    post_webhooks(graph, ports, ids[: PEOPLE // 2])
-    victim = replica_of(wait_until(lambda: delivering(store_url), 60, "a batch in hand"), replicas)
-    victim.kill()
-    post_webhooks(graph, ports, ids[PEOPLE // 2 :])
-    victim.start()
+    with ThreadPoolExecutor(1) as sender:
+        sending = sender.submit(post_webhooks, graph, ports, list(firsts.values()))
+        wait_until(lambda: len(owners(store_url)) >= PEOPLE // 2, 60, "half the wave routed")
+        victim = lease_holder(store_url, replicas)
+        victim.kill()
+        victim.start()
+        sending.result()
     wait_until(lambda: len(owners(store_url)) >= PEOPLE, 60, "every first submission assigned")
     return firsts
 
