@@ -22,6 +22,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, V
 import connectors
 from leadsync.constants import DEFAULT_DEAD_LETTER_AFTER
 from leadsync.errors import ConfigError, Problem
+from leadsync.routing import ContactsSettings, RoutingSettings
 from leadsync.scoring.settings import ScoringSettings
 
 DEFAULT_CONFIG_PATH = "leadsync.toml"
@@ -115,6 +116,8 @@ class Settings(Section):
     scoring: ScoringSettings = ScoringSettings()
     delivery: DeliverySettings = DeliverySettings()
     logging: LoggingSettings = LoggingSettings()
+    contacts: ContactsSettings = ContactsSettings()
+    routing: RoutingSettings = RoutingSettings()
     timezone: str = "UTC"
     destinations: list[DestinationSettings] = []
 

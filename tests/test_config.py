@@ -124,3 +124,19 @@ def test_config_example_is_valid(monkeypatch, tmp_path):
     assert settings.destinations, "the example shows at least one destination"
     assert settings.scoring.rules, "the example carries the default rule set"
     assert {d.type for d in settings.destinations} == set(connectors.BUILTIN)
+
+
+@pytest.mark.parametrize(
+    ("routing", "path", "words"),
+    [
+        ({"contacts": {"default_region": "XX"}}, "contacts.default_region", "two letters"),
+        ({"routing": {"owners": [{"name": "A", "slack_id": "@ana"}]}}, "slack_id", "member id"),
+        ({"routing": {"owners": [{"name": "A", "hours": "9-5"}]}}, "hours", "mon-fri 09:00"),
+        ({"routing": {"owners": [{"name": "A"}], "rules": [{"owners": ["B"]}]}}, "routing", "'B'"),
+        ({"routing": {"owners": [{"name": "A"}, {"name": "A"}]}}, "routing", "twice"),
+    ],
+)
+def test_routing_mistakes_name_the_key_and_the_fix(routing, path, words):
+    [problem] = problems_of(MINIMAL | routing, {"FB_APP_SECRET": "s"})
+    assert problem.startswith(path) or f".{path}" in problem.split(":")[0]
+    assert words in problem

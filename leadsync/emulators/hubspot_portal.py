@@ -69,6 +69,7 @@ def default_properties() -> dict[str, dict[str, Any]]:
         _property("jobtitle", "Job Title", "string", "text"),
         _property("website", "Website URL", "string", "text"),
         _property("lifecyclestage", "Lifecycle Stage", "enumeration", "radio", options=stages),
+        # The contact owner: an enumeration of the portal's users (`Portal.add_owner`).
         _property("hubspot_owner_id", "Contact owner", "enumeration", "select", options=[]),
         _property("hs_object_id", "Record ID", "number", "number", formField=False),
         _property("createdate", "Create Date", "datetime", "date", formField=False),

@@ -121,8 +121,15 @@ class DeliveryWorker:
         leads = self._store.get_leads(ids)
         scores = self._store.current_scores(ids)
         receipts = self._store.external_ids(self.name, ids)
+        owners, contacts = self._store.assignments(ids), self._store.contacts(ids)
         return [
-            ScoredLead(leads[i], *scores[i], external_id=receipts.get(i, ""))
+            ScoredLead(
+                leads[i],
+                *scores[i],
+                external_id=receipts.get(i, ""),
+                owner=owners.get(i),
+                contact=contacts.get(i),
+            )
             for i in ids
             if i in leads and i in scores
         ]
