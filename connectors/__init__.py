@@ -23,6 +23,7 @@ BUILTIN: dict[str, str] = {
     "hubspot": "connectors.hubspot",
     "webhook": "connectors.webhook",
     "slack": "connectors.slack",
+    "email": "connectors.email",
 }
 
 ENTRY_POINT_GROUP = "leadsync.connectors"

@@ -10,6 +10,7 @@ from leadsync.testing import ConnectorContract, Courier, make_lead, scored
 from tests.connector_harnesses import (
     HARNESSES,
     BatchWebhookHarness,
+    EmailHarness,
     HubSpotHarness,
     SheetsHarness,
     SlackHarness,
@@ -35,6 +36,10 @@ class TestBatchWebhook(ConnectorContract):
 
 class TestSlack(ConnectorContract):
     harness_class = SlackHarness
+
+
+class TestEmail(ConnectorContract):
+    harness_class = EmailHarness
 
 
 def test_every_built_in_harness_runs_the_shipped_contract():
