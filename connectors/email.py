@@ -18,10 +18,11 @@ the messages in `connectors/email_message.py`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import jinja2
 import structlog
@@ -39,7 +40,7 @@ from connectors.email_message import (
 )
 from connectors.smtp_edge import DEFAULT_PORTS, Security, SmtpSession
 from leadsync.abc import ConnectorBase
-from leadsync.errors import PermanentError
+from leadsync.errors import PermanentError, Problem
 from leadsync.models import DeliveryResult, ScoredLead, utcnow
 
 log = structlog.get_logger(__name__)
@@ -147,6 +148,17 @@ class Settings(BaseModel):
     @property
     def effective_port(self) -> int:
         return self.port or DEFAULT_PORTS[self.security]
+
+
+def check_with_config(settings: Settings, config: Mapping[str, Any], path: str) -> list[Problem]:
+    """`to` may stay empty only when routing gives leads owners (`[[routing.owners]]`)."""
+    routing = config.get("routing")
+    owners = routing.get("owners") if isinstance(routing, Mapping) else None
+    if settings.to or owners:
+        return []
+    problem = "is empty and there are no [[routing.owners]]: an alert would have no recipient"
+    fix = 'add to = ["sales@example.com"], or define [[routing.owners]] with their email'
+    return [Problem(f"{path}.to", problem, fix)]
 
 
 def build(name: str, settings: Settings) -> EmailConnector:

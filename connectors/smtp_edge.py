@@ -143,6 +143,8 @@ class SmtpSession:
         if isinstance(exc, smtplib.SMTPResponseException):
             return self._reply(exc.smtp_code, exc.smtp_error)
         if isinstance(exc, smtplib.SMTPServerDisconnected):
+            if isinstance(exc.__context__, TimeoutError):  # smtplib wraps a read timeout so
+                return TransientError(self._about(f"did not answer within {self.timeout:g} s"))
             return TransientError(self._about("closed the connection"))
         if isinstance(exc, ssl.SSLCertVerificationError):
             fix = "point host at the name on the certificate, or set ca_file to your relay's CA"

@@ -18,6 +18,7 @@ import logging
 import ssl
 import tempfile
 import threading
+import warnings
 from dataclasses import dataclass
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -88,6 +89,7 @@ class Fault:
     times: int
     address: str = ""  # RCPT only: the recipient it applies to ("" = any)
     seconds: float = 0.0
+    after: int = 0  # matching commands that pass before the fault applies
 
 
 class _Session(Session):
@@ -112,7 +114,10 @@ class _FreePortController(Controller):
     """aiosmtpd's controller on port 0: reads back the port the OS chose."""
 
     def factory(self) -> SMTP:
-        return _Smtp(self.handler, **self.SMTP_kwargs)
+        with warnings.catch_warnings():
+            # "AUTH while not requiring TLS": with implicit TLS every byte is encrypted.
+            warnings.simplefilter("ignore", UserWarning)
+            return _Smtp(self.handler, **self.SMTP_kwargs)
 
     def _trigger_server(self) -> None:
         assert self.server is not None
@@ -132,7 +137,9 @@ class SmtpServer:
         context.load_cert_chain(self.ca_file, key_file)
         kwargs: dict[str, Any] = {"hostname": "127.0.0.1", "port": 0}
         if security == "tls":
-            kwargs["ssl_context"] = context
+            # aiosmtpd only knows STARTTLS as TLS; on a TLS-from-the-first-byte port it must
+            # be told that AUTH needs no more of it (see _FreePortController.factory).
+            kwargs.update(ssl_context=context, auth_require_tls=False)
         elif security == "starttls":
             kwargs.update(tls_context=context, require_starttls=True)
         if login:
@@ -182,10 +189,10 @@ class SmtpServer:
         with self._lock:
             self._faults.append(Fault(stage, reply, times, address))
 
-    def drop(self, stage: str, *, times: int = 1, address: str = "") -> None:
-        """The next `times` commands of `stage` close the connection without a reply."""
+    def drop(self, stage: str, *, times: int = 1, address: str = "", after: int = 0) -> None:
+        """The next `times` commands of `stage` (after `after` that pass) close the connection."""
         with self._lock:
-            self._faults.append(Fault(stage, "drop", times, address))
+            self._faults.append(Fault(stage, "drop", times, address, after=after))
 
     def stall(self, stage: str, seconds: float, *, times: int = 1) -> None:
         """The next `times` commands of `stage` wait `seconds` before their usual reply."""
@@ -200,6 +207,9 @@ class SmtpServer:
         with self._lock:
             for fault in self._faults:
                 if fault.stage == stage and fault.address in ("", address):
+                    if fault.after > 0:
+                        fault.after -= 1
+                        return None
                     fault.times -= 1
                     if fault.times <= 0:
                         self._faults.remove(fault)
