@@ -102,6 +102,8 @@ def test_a_refused_alert_is_dead_lettered_and_a_replay_sends_it_once(tmp_path, s
             (dead,) = wait_until(lambda: running.store.dead_letters("owners"), 30, "a dead letter")
             assert dead.item.lead_id == lead_id and "550 5.7.1" in dead.last_error
             assert "sales@example.com" not in dead.last_error
+            page = requests.get(f"{running.url}/", timeout=10).text  # the status page
+            assert lead_id in page and "550 5.7.1" in page and "sales@example.com" not in page
 
             assert running.store.replay("owners", lead_id) == 1
             wait_until(lambda: smtp.messages_to(OWNER), 30, "the replayed alert")
