@@ -88,7 +88,7 @@ class Settings(BaseModel):
 
     # A refused password is still a password: pydantic must not print the input.
     model_config = ConfigDict(
-        extra="forbid", frozen=True, hide_input_in_errors=True, populate_by_name=True
+        extra="forbid", frozen=True, hide_input_in_errors=True
     )
 
     host: str = Field(min_length=1)

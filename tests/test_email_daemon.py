@@ -5,11 +5,9 @@ make none; a refused alert goes to the dead letter and a replay sends it once.""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-import pytest
 import requests
 
 from leadsync.emulators.graph import GraphEmulator
@@ -25,12 +23,6 @@ ANSWERS = {
     "company_size": "1,000+",
 }
 ACK = {"subject": "Thanks, {{ first_name }}", "body": "We got your {{ form_name }} request.\n"}
-
-
-@pytest.fixture
-def smtp() -> Iterator[SmtpServer]:
-    with SmtpServer() as started:
-        yield started
 
 
 def destinations(smtp: SmtpServer) -> list[dict[str, Any]]:
