@@ -7,12 +7,12 @@ the lead first is an MQL (one "MQL: ..." message when both come at once). What w
 is remembered by the delivery runner, not here: a delivery answers `external_id =
 "email:new,mql,ack"`, and the runner hands it back with the lead's later revisions
 (`ScoredLead.external_id`). With an `acknowledge` section the lead also gets a message
-from the config's templates, with its first alert, once per person: only a lead that gave
-a plain email address, is not a repeat of an earlier lead (`repeat_of`, from routing) and
-is not the same address as a lead before it in the batch; a lead younger than
-ACK_WITHIN. A message that went out before a later one of the same lead failed
-(the ack after the alert) is remembered in memory until the lead is delivered, so the
-runner's retry sends only what is missing. SMTP itself is in `connectors/smtp_edge.py`,
+from the config's templates, with its first alert, once per person: only when the lead
+gave a plain email address, is not a repeat of an earlier lead (`repeat_of`, from routing),
+has not the address of a lead before it in the batch and is younger than ACK_WITHIN. A
+message that went out before a later one of the same lead failed (the ack after the
+alert) is remembered in memory until the lead is delivered, so the runner's retry sends
+only what is missing. SMTP itself is in `connectors/smtp_edge.py`,
 the messages in `connectors/email_message.py`.
 """
 
@@ -87,9 +87,7 @@ class Settings(BaseModel):
     """The `[[destinations]]` keys of a `type = "email"` destination."""
 
     # A refused password is still a password: pydantic must not print the input.
-    model_config = ConfigDict(
-        extra="forbid", frozen=True, hide_input_in_errors=True
-    )
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
     host: str = Field(min_length=1)
     port: int = Field(0, ge=0, le=65535)  # 0: the usual port of `security`

@@ -50,7 +50,7 @@ def one_line(text: str, limit: int = MAX_SUBJECT_CHARS) -> str:
 def plain_address(text: str) -> str:
     """The address in `text` when it is exactly one plain ASCII address, else ""."""
     text = text.strip()
-    if not text or not text.isascii() or any(c in text for c in "\r\n<>,;\"' "):
+    if not text or not text.isascii() or any(c in text for c in '\r\n<>,;" '):
         return ""
     try:
         address = Address(addr_spec=text)

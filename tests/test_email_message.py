@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
+
+from connectors.email_message import one_line, plain_address
 from leadsync.testing import make_lead, scored
 from tests.email_fixtures import OWNER, alerts, body, with_answer
 
@@ -60,3 +63,26 @@ def test_lead_typed_html_is_escaped_in_the_html_part(smtp, email_connect):
     html = body(alerts(smtp, lead.lead.id)[0], "html")
     assert "<img" not in html
     assert "&lt;img src=x onerror=&#34;alert(1)&#34;&gt;" in html
+
+
+@pytest.mark.parametrize(
+    ("typed", "address"),
+    [
+        ("o'brien@example.com", "o'brien@example.com"),
+        ("  ana+leads@example.co.uk ", "ana+leads@example.co.uk"),
+        ("ana@localhost", ""),
+        ("ana@example.com\r\nBcc: x@evil.test", ""),
+        ("ana@example.com, bob@example.com", ""),
+        ("Ana <ana@example.com>", ""),
+        ("ana smith@example.com", ""),
+        ("ünï@example.com", ""),
+        ("", ""),
+    ],
+)
+def test_only_one_plain_address_reaches_a_header(typed, address):
+    assert plain_address(typed) == address
+
+
+def test_one_line_flattens_every_line_break_and_control_character():
+    assert one_line("a\r\nb\tc\x00d\u2028e\x85f   g") == "a b c d e f g"
+    assert one_line("x" * 500) == "x" * 199 + "…"
