@@ -30,6 +30,10 @@ from leadsync.errors import AuthError, LeadsyncError, PermanentError, TransientE
 Security = Literal["starttls", "tls", "none"]
 # The ports each kind of security listens on by convention (RFC 8314 submission ports).
 DEFAULT_PORTS: dict[str, int] = {"starttls": 587, "tls": 465, "none": 25}
+# Messages per connection before we reconnect: relays may cap what one session carries and
+# answer 421 past it; reconnecting every 100 keeps a burst (a batch is up to 500 leads, each
+# an alert and maybe an acknowledgement) under such caps for one login per 100 messages.
+MESSAGES_PER_CONNECTION = 100
 # Replies that mean the login or the account, whatever command they answer: 530 auth
 # required / must issue STARTTLS, 534 mechanism too weak, 535 credentials invalid,
 # 538 encryption required for the mechanism (RFC 4954).
@@ -68,6 +72,7 @@ class SmtpSession:
         self._ca_file = ca_file
         self.destination = destination
         self._smtp: smtplib.SMTP | None = None
+        self._sent_here = 0  # messages sent on the current connection
 
     def __enter__(self) -> SmtpSession:
         return self
@@ -89,6 +94,8 @@ class SmtpSession:
 
     def send(self, message: EmailMessage, sender: str, recipients: Sequence[str]) -> int:
         """Sends one message; returns how many recipients the server refused (some took it)."""
+        if self._sent_here >= MESSAGES_PER_CONNECTION:
+            self.close()
         self.open()
         assert self._smtp is not None
         try:
@@ -98,11 +105,13 @@ class SmtpSession:
             if not isinstance(mapped, PermanentError):
                 self.close()  # the session is in an unknown state: the next send reconnects
             raise mapped from None
+        self._sent_here += 1
         return len(refused)
 
     def close(self) -> None:
         """Says QUIT when it can; a server that is already gone is simply let go."""
         smtp, self._smtp = self._smtp, None
+        self._sent_here = 0
         if smtp is None:
             return
         try:

@@ -130,6 +130,9 @@ def test_implicit_tls_on_its_own_port():
         assert len(relay.messages_to(OWNER)) == 1 and relay.logins == 1
 
 
-def test_one_connection_and_login_per_batch(smtp, email_connect):
+def test_one_login_per_batch_and_a_new_connection_every_100_messages(smtp, email_connect):
     email_connect().deliver([scored(make_lead(n), 80) for n in range(30, 40)])
     assert smtp.logins == 1 and len(smtp.messages_to(OWNER)) == 10
+
+    email_connect().deliver([scored(make_lead(n), 80) for n in range(100, 350)])
+    assert smtp.logins == 1 + 3 and len(smtp.messages_to(OWNER)) == 260
