@@ -90,7 +90,11 @@ class SmtpSession:
                 self._smtp.login(self._username, self._password)
         except SMTP_ERRORS as exc:
             self.close()
-            raise self.error_for(exc) from None
+            mapped = self.error_for(exc)
+            if isinstance(mapped, PermanentError):  # refused before any lead: no lead's fault
+                fix = "check host and port, and that the relay accepts this machine's address"
+                mapped = AuthError(f"{mapped}; {fix}", service="SMTP")
+            raise mapped from None
 
     def send(self, message: EmailMessage, sender: str, recipients: Sequence[str]) -> int:
         """Sends one message; returns how many recipients the server refused (some took it)."""

@@ -5,6 +5,7 @@ stalls; STARTTLS is never skipped and an untrusted certificate is refused."""
 from __future__ import annotations
 
 import socket
+import threading
 
 import pytest
 
@@ -136,3 +137,23 @@ def test_one_login_per_batch_and_a_new_connection_every_100_messages(smtp, email
 
     email_connect().deliver([scored(make_lead(n), 80) for n in range(100, 350)])
     assert smtp.logins == 1 + 3 and len(smtp.messages_to(OWNER)) == 260
+
+
+def test_a_server_that_refuses_us_at_the_greeting_stops_the_destination_not_the_lead():
+    """554 before any lead (a blocked client address): an AuthError, not a dead letter."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+
+        def greet_and_refuse() -> None:
+            conn, _ = listener.accept()
+            with conn:
+                conn.sendall(b"554 5.7.1 client host blocked\r\n")
+                conn.recv(1024)
+
+        threading.Thread(target=greet_and_refuse, daemon=True).start()
+        values = {"host": "127.0.0.1", "port": listener.getsockname()[1], "from": OWNER}
+        connector = email.build("owners", email.Settings(**values, to=[OWNER]))
+
+        with pytest.raises(AuthError, match="554 5.7.1.*accepts this machine's address"):
+            connector.deliver([scored(make_lead(60), 80)])
