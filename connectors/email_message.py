@@ -129,7 +129,7 @@ def check_template(source: str, *, html: bool = False) -> str:
 
 @dataclass(frozen=True)
 class AckTemplates:
-    """An acknowledgement's templates from the config, compiled once."""
+    """An acknowledgement's templates as the config gives them; the Composer compiles them."""
 
     subject: str
     body: str
