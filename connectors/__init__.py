@@ -24,6 +24,7 @@ BUILTIN: dict[str, str] = {
     "webhook": "connectors.webhook",
     "slack": "connectors.slack",
     "meta_conversions": "connectors.meta_conversions",
+    "email": "connectors.email",
 }
 
 ENTRY_POINT_GROUP = "leadsync.connectors"

@@ -156,7 +156,7 @@ def parse_config(raw: dict[str, Any], environ: dict[str, str] | None = None) -> 
         settings = Settings.model_validate(data)
     except ValidationError as exc:
         problems.extend(problems_from(exc, prefix=""))
-    parsed = _parse_destinations(destinations, problems)
+    parsed = _parse_destinations(destinations, problems, data)
     if settings is not None:
         known = {p.path for p in problems}
         problems.extend(p for p in _check_settings(settings) if p.path not in known)
@@ -185,7 +185,9 @@ def _interpolate(value: Any, environ: Any, path: str, problems: list[Problem]) -
     return _ENV_REF.sub(replace, value)
 
 
-def _parse_destinations(raw: Any, problems: list[Problem]) -> list[DestinationSettings]:
+def _parse_destinations(
+    raw: Any, problems: list[Problem], config: dict[str, Any]
+) -> list[DestinationSettings]:
     if not isinstance(raw, list):
         problems.append(Problem("destinations", "must be a list", "write [[destinations]] tables"))
         return []
@@ -202,6 +204,9 @@ def _parse_destinations(raw: Any, problems: list[Problem]) -> list[DestinationSe
             destination = DestinationSettings.model_validate(common)
             module = connectors.load(destination.type, path=f"{path}.type")
             own_settings = module.Settings.model_validate(own)
+            # A type whose keys depend on other sections (email's `to` on routing owners).
+            if check := getattr(module, "check_with_config", None):
+                problems.extend(check(own_settings, config, path))
         except ValidationError as exc:
             problems.extend(problems_from(exc, prefix=path))
             continue

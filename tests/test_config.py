@@ -113,7 +113,8 @@ def test_broken_toml_is_reported(tmp_path):
 def test_config_example_is_valid(monkeypatch, tmp_path):
     """config.example.toml loads once its environment variables and key file exist."""
     for name in ("FB_APP_ID", "FB_APP_SECRET", "FB_VERIFY_TOKEN", "FB_ACCESS_TOKEN",
-                 "LEADSYNC_EVENTS_TOKEN", "LEADSYNC_ADMIN_TOKEN", "HUBSPOT_TOKEN"):  # fmt: skip
+                 "LEADSYNC_EVENTS_TOKEN", "LEADSYNC_ADMIN_TOKEN", "HUBSPOT_TOKEN",
+                 "SMTP_USER", "SMTP_PASSWORD"):  # fmt: skip
         monkeypatch.setenv(name, "x")
     monkeypatch.setenv("LEADSYNC_WEBHOOK_SECRET", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
     monkeypatch.setenv("SLACK_WEBHOOK_URL", "https://hooks.slack.com/services/T/B/X")

@@ -10,6 +10,7 @@ from leadsync.testing import ConnectorContract, Courier, Held, make_lead, scored
 from tests.connector_harnesses import (
     HARNESSES,
     BatchWebhookHarness,
+    EmailHarness,
     HubSpotHarness,
     MetaConversionsHarness,
     SheetsHarness,
@@ -52,6 +53,10 @@ class TestMetaConversions(ConnectorContract):
 
         assert harness.held(lead.id) == Held(1, None, True)
         assert harness.delivery_requests() == 1
+
+
+class TestEmail(ConnectorContract):
+    harness_class = EmailHarness
 
 
 def test_every_built_in_harness_runs_the_shipped_contract():
