@@ -23,6 +23,8 @@ BUILTIN: dict[str, str] = {
     "hubspot": "connectors.hubspot",
     "webhook": "connectors.webhook",
     "slack": "connectors.slack",
+    "meta_conversions": "connectors.meta_conversions",
+    "email": "connectors.email",
 }
 
 ENTRY_POINT_GROUP = "leadsync.connectors"

@@ -332,7 +332,12 @@ class GoogleSheetsConnector(ConnectorBase):
         return header, list(ids), width
 
     def _append(self, sheet: gspread.Worksheet, header: list[str], new: list[ScoredLead]) -> None:
-        rows = [layout.row_for(header, layout.lead_values(i.lead, i.score, self._tz)) for i in new]
+        rows = [
+            layout.row_for(
+                header, layout.lead_values(i.lead, i.score, self._tz) | layout.routing_values(i)
+            )
+            for i in new
+        ]
         sheet.append_rows(
             rows, value_input_option="RAW", insert_data_option="INSERT_ROWS", table_range="A1"
         )
@@ -344,6 +349,7 @@ class GoogleSheetsConnector(ConnectorBase):
         data: list[dict[str, Any]] = []
         for row, item in changed:
             data.extend(layout.score_cells(header, row, item.score))
+            data.extend(layout.routing_cells(header, row, item))
         sheet.batch_update(data, raw=True)
         log.info(
             "sheet.scores_updated", destination=self.name, sheet_id=sheet.id, rows=len(changed)
@@ -379,7 +385,7 @@ class GoogleSheetsConnector(ConnectorBase):
     def _create(
         self, book: gspread.Spreadsheet, title: str, questions: list[str], existing: Any
     ) -> gspread.Worksheet:
-        header = [*layout.FIXED_COLUMNS, *questions, *layout.SCORE_COLUMNS]
+        header = [*layout.FIXED_COLUMNS, *questions, *layout.SCORE_COLUMNS, *layout.ROUTING_COLUMNS]
         taken = {ws.id for ws in existing}
         sheet_id = random.randrange(1, 2**31 - 1)
         while sheet_id in taken:

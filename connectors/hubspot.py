@@ -250,6 +250,9 @@ class HubSpotConnector(ConnectorBase):
     def search_contacts(self, body: dict[str, Any]) -> dict[str, Any]:
         """One page of HubSpot's contact search (the outcome reader's), errors mapped."""
         response = self._send("POST", _SEARCH, json=body)
+        if response.status_code == 400 and _ours_missing(_json(response)):
+            # Our properties are made by the first delivery: until then no contact is ours.
+            return {"total": 0, "results": []}
         if response.status_code != 200:
             raise self._error(response)
         return _json(response)
@@ -266,7 +269,7 @@ class HubSpotConnector(ConnectorBase):
                 return deliver_in_parts([inputs[:half], inputs[half:]], self._upsert, _ids)
             log.warning("contact.rejected", destination=self.name, lead_ids=inputs[0].lead_ids)
         body = _json(response)
-        if "PROPERTY_DOESNT_EXIST" in _codes(body) and CUSTOM_NAMES & set(_property_names(body)):
+        if _ours_missing(body):
             self._ready = False  # someone deleted one of ours; re-create it next time
             message = f"a leadsync property is missing in HubSpot for destination {self.name}"
             raise TransientError(message + "; it is re-created on the next attempt")
@@ -339,6 +342,13 @@ def _json(response: requests.Response) -> dict[str, Any]:
     except ValueError:  # a gateway's HTML page
         return {}
     return body if isinstance(body, dict) else {}
+
+
+def _ours_missing(body: dict[str, Any]) -> bool:
+    """Whether HubSpot refused a request because one of leadsync's own properties is missing."""
+    return "PROPERTY_DOESNT_EXIST" in _codes(body) and bool(
+        CUSTOM_NAMES & set(_property_names(body))
+    )
 
 
 def _codes(body: dict[str, Any]) -> list[str]:

@@ -5,6 +5,8 @@ lands on the person's existing contact; a lead without one is keyed by our own
 unique property `leadsync_lead_id`, so redelivering it finds the contact it
 made. Form answers go to HubSpot properties through the configured mapping;
 `full_name` is split into first and last name when those were not asked.
+The phone goes in E.164 when leadsync could read it, and the lead's owner as
+`hubspot_owner_id` (HubSpot's own contact owner property) when configured.
 Several leads of one batch with the same email become one input (HubSpot
 refuses duplicate ids in a batch), showing the newest lead.
 """
@@ -84,6 +86,11 @@ def contact_properties(
         properties["firstname"] = first
         if last.strip():
             properties["lastname"] = last.strip()
+    phone = mapping.get("phone_number", "")
+    if phone and scored.phone_e164:  # E.164 when it could be read; as typed when it could not
+        properties[phone] = scored.phone_e164
+    if scored.owner is not None and scored.owner.hubspot_owner_id:
+        properties["hubspot_owner_id"] = scored.owner.hubspot_owner_id
     if _EMAIL.match(lead.email):
         properties["email"] = lead.email
     properties.update(

@@ -1,7 +1,9 @@
 """The columns of a leads worksheet and the cell values of one lead.
 
 The header is `lead_id ... is_organic`, one column per form question (its name,
-in form order), then `score, mql, score_reasons`. Columns are found by header
+in form order), then `score, mql, score_reasons`, then `owner, phone_e164,
+repeat_of` (an older sheet gets these three at its end). A phone that could not
+be read is written as typed after `invalid: `, so a filter finds it. Columns are found by header
 name, never by position, so people may move, sort and add their own columns
 (Status, Called by), which leadsync never writes. A question the header lacks
 is added at the end once rows exist (old rows stay intact); on a sheet with no
@@ -36,7 +38,9 @@ FIXED_COLUMNS = (
     "is_organic",
 )
 SCORE_COLUMNS = ("score", "mql", "score_reasons")
-OUR_COLUMNS = frozenset(FIXED_COLUMNS + SCORE_COLUMNS)
+ROUTING_COLUMNS = ("owner", "phone_e164", "repeat_of")
+OUR_COLUMNS = frozenset(FIXED_COLUMNS + SCORE_COLUMNS + ROUTING_COLUMNS)
+INVALID_PHONE = "invalid: "
 # A cell holds at most 50,000 characters (Sheets "Usage limits"); longer answers are cut.
 MAX_CELL_CHARS = 50_000
 CUT_MARK = " [cut]"
@@ -94,10 +98,9 @@ def plan_header(
     header: Sequence[str], questions: Sequence[str], has_rows: bool
 ) -> tuple[list[str], HeaderChange | None]:
     """The header after adding what the batch needs, and the change that gets it there."""
+    wanted = [*FIXED_COLUMNS, *questions, *SCORE_COLUMNS, *ROUTING_COLUMNS]
     if not any(header):
-        full = [*FIXED_COLUMNS, *questions, *SCORE_COLUMNS]
-        return full, HeaderChange(0, tuple(full))
-    wanted = [*FIXED_COLUMNS, *questions, *SCORE_COLUMNS]
+        return wanted, HeaderChange(0, tuple(wanted))
     missing = tuple(name for name in wanted if name not in header)
     if not missing:
         return list(header), None
@@ -177,6 +180,16 @@ def score_values(score: Score) -> dict[str, Any]:
     return {"score": score.points, "mql": score.mql, "score_reasons": _text(score.reasons_text)}
 
 
+def routing_values(scored: ScoredLead) -> dict[str, Any]:
+    """The owner's name, the phone in E.164 (or flagged as typed), the lead this one repeats."""
+    contact = scored.contact
+    phone = scored.phone_e164
+    if contact is not None and not contact.phone_valid:
+        phone = INVALID_PHONE + contact.phone_typed
+    owner = scored.owner.name if scored.owner else ""
+    return {"owner": _text(owner), "phone_e164": _text(phone), "repeat_of": scored.repeat_of}
+
+
 def row_for(header: Sequence[str], values: dict[str, Any]) -> list[Any]:
     """A new row in header order; people's columns and unknown ones stay empty."""
     row = [values.get(name, "") for name in header]
@@ -190,6 +203,15 @@ def score_cells(header: Sequence[str], row: int, score: Score) -> list[dict[str,
     return [
         {"range": rowcol_to_a1(row, header.index(name) + 1), "values": [[value]]}
         for name, value in score_values(score).items()
+    ]
+
+
+def routing_cells(header: Sequence[str], row: int, scored: ScoredLead) -> list[dict[str, Any]]:
+    """values.batchUpdate data for the routing cells of one row: an owner given since shows."""
+    return [
+        {"range": rowcol_to_a1(row, header.index(name) + 1), "values": [[value]]}
+        for name, value in routing_values(scored).items()
+        if name in header
     ]
 
 

@@ -86,6 +86,14 @@ def lead_name(scored: ScoredLead) -> str:
     return full or " ".join(p for p in parts if p) or f"Lead {lead.id}"
 
 
+def owner_mention(scored: ScoredLead) -> str:
+    """The owner as Slack shows them: a mention `<@U…>` with a member id, else their name."""
+    owner = scored.owner
+    if owner is None:
+        return ""
+    return f"<@{owner.slack_id}>" if owner.slack_id else escape(owner.name)
+
+
 def lead_blocks(scored: ScoredLead, sheet_url: str) -> list[dict[str, Any]]:
     """A section (who, score, why, link) and a context line (ids, form, campaign)."""
     lead, score = scored.lead, scored.score
@@ -95,6 +103,8 @@ def lead_blocks(scored: ScoredLead, sheet_url: str) -> list[dict[str, Any]]:
     reasons = "\n".join(f"• {escape(str(r))}" for r in score.reasons)[:MAX_REASONS_CHARS]
     text = f"*New MQL: {escape(lead_name(scored))}*" + (f" — {who}" if who else "")
     text += f"\nScore *{score.points}* (fit {score.fit}, engagement {score.engagement})"
+    text += f"\nOwner: {owner_mention(scored)}" if scored.owner else ""
+    text += f"\nRepeat of lead {escape(scored.repeat_of)}" if scored.repeat_of else ""
     text += f"\n{reasons}" if reasons else ""
     if sheet_url:
         link = sheet_url.replace("{lead_id}", quote(lead.id, safe=""))

@@ -132,6 +132,30 @@ def lead_document(scored: ScoredLead) -> dict[str, Any]:
             "reasons_text": score.reasons_text,
             "rules_version": score.rules_version,
         },
+        **routing_document(scored),
+    }
+
+
+def routing_document(scored: ScoredLead) -> dict[str, Any]:
+    """The lead's owner (null: none), its phone in E.164 and the lead it repeats ("" for none).
+
+    `phone_valid` is false when the typed number could not be read; `phone_e164`
+    then holds it as typed.
+    """
+    owner = scored.owner
+    contact = scored.contact
+    return {
+        "owner": None
+        if owner is None
+        else {
+            "name": owner.name,
+            "email": owner.email,
+            "slack_id": owner.slack_id,
+            "hubspot_owner_id": owner.hubspot_owner_id,
+        },
+        "phone_e164": scored.phone_e164,
+        "phone_valid": contact.phone_valid if contact else True,
+        "repeat_of": scored.repeat_of,
     }
 
 

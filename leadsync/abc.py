@@ -23,6 +23,7 @@ from typing import Protocol, runtime_checkable
 
 from leadsync.models import (
     Checkpoint,
+    Contact,
     DeadLetter,
     DeliveryResult,
     DestinationStats,
@@ -33,6 +34,8 @@ from leadsync.models import (
     Notification,
     OutboxItem,
     OutboxState,
+    Owner,
+    RouteRequest,
     Score,
     ScoredLead,
     ServiceStatus,
@@ -199,6 +202,37 @@ class ScoringStore(ABC):
         """Every stored event of each lead, oldest first."""
 
 
+class RoutingStore(ABC):
+    """Contacts, persons and owners of leads (`leadsync/store/routing.py`)."""
+
+    @abstractmethod
+    def record_contacts(self, contacts: Sequence[Contact]) -> dict[str, Contact]:
+        """Stores each lead's contact once (serialised); returns every lead's contact.
+
+        A lead whose person key was seen before repeats that person's first lead
+        (`repeat_of`) and gets a `repeat_submission` event at its created time.
+        """
+
+    @abstractmethod
+    def contacts(self, lead_ids: Sequence[str]) -> dict[str, Contact]:
+        """The recorded contact of each lead among `lead_ids`."""
+
+    @abstractmethod
+    def assign_owners(
+        self, requests: Sequence[RouteRequest], known: Mapping[str, Owner]
+    ) -> dict[str, Owner]:
+        """Gives each unassigned lead an owner, once (serialised); returns the new ones.
+
+        The person's owner when they have one in `known`; else the pool's owner
+        with the fewest leads for their weight (ties: first listed), whom the
+        person keeps. Neither: the lead stays unassigned.
+        """
+
+    @abstractmethod
+    def assignments(self, lead_ids: Sequence[str]) -> dict[str, Owner]:
+        """The owner of each assigned lead among `lead_ids`."""
+
+
 class DeliveryStore(ABC):
     """The outbox, its claims and the dead letter (`leadsync/store/delivery.py`)."""
 
@@ -319,7 +353,9 @@ class OutcomeStore(ABC):
         """Stages reached at or after `since`, oldest first (then by lead and stage order)."""
 
 
-class Store(IngestStore, ScoringStore, DeliveryStore, CoordinationStore, OutcomeStore):
+class Store(
+    IngestStore, ScoringStore, RoutingStore, DeliveryStore, CoordinationStore, OutcomeStore
+):
     """Durable state of the daemon, every role in one. Every write is one transaction."""
 
     @abstractmethod

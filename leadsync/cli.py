@@ -290,5 +290,25 @@ def calibrate(
     raise typer.Exit(calibrate_command(console, file, html, config))
 
 
+@app.command()
+def report(
+    since: Annotated[str, typer.Option(help="How far back, e.g. 90d.")] = "90d",
+    by: Annotated[str, typer.Option(help="Group by form, campaign, ad or owner.")] = "form",
+    html: Annotated[Path | None, typer.Option(help="Also write an HTML report here.")] = None,
+    config: ConfigOption = Path(DEFAULT_CONFIG_PATH),
+) -> None:
+    """The closed-loop report per form, campaign, ad or owner: MQLs, SQLs, wins, deal value."""
+    from leadsync.report.cli import report_command
+    from leadsync.report.source import StoreReportSource
+
+    store = _store(_settings(config, "console"))
+    try:
+        source = StoreReportSource(store)
+        code = report_command(console, errors, source, since=since, by=by, html=html, now=utcnow())
+    finally:
+        store.close()
+    raise typer.Exit(code)
+
+
 def _when(value: datetime | None | bool) -> str:
     return value.isoformat(timespec="seconds") if isinstance(value, datetime) else ""

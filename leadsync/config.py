@@ -22,6 +22,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, V
 import connectors
 from leadsync.constants import DEFAULT_DEAD_LETTER_AFTER
 from leadsync.errors import ConfigError, Problem
+from leadsync.routing import ContactsSettings, RoutingSettings
 from leadsync.scoring.settings import ScoringSettings
 
 DEFAULT_CONFIG_PATH = "leadsync.toml"
@@ -115,6 +116,8 @@ class Settings(Section):
     scoring: ScoringSettings = ScoringSettings()
     delivery: DeliverySettings = DeliverySettings()
     logging: LoggingSettings = LoggingSettings()
+    contacts: ContactsSettings = ContactsSettings()
+    routing: RoutingSettings = RoutingSettings()
     timezone: str = "UTC"
     destinations: list[DestinationSettings] = []
 
@@ -153,7 +156,7 @@ def parse_config(raw: dict[str, Any], environ: dict[str, str] | None = None) -> 
         settings = Settings.model_validate(data)
     except ValidationError as exc:
         problems.extend(problems_from(exc, prefix=""))
-    parsed = _parse_destinations(destinations, problems)
+    parsed = _parse_destinations(destinations, problems, data)
     if settings is not None:
         known = {p.path for p in problems}
         problems.extend(p for p in _check_settings(settings) if p.path not in known)
@@ -182,7 +185,9 @@ def _interpolate(value: Any, environ: Any, path: str, problems: list[Problem]) -
     return _ENV_REF.sub(replace, value)
 
 
-def _parse_destinations(raw: Any, problems: list[Problem]) -> list[DestinationSettings]:
+def _parse_destinations(
+    raw: Any, problems: list[Problem], config: dict[str, Any]
+) -> list[DestinationSettings]:
     if not isinstance(raw, list):
         problems.append(Problem("destinations", "must be a list", "write [[destinations]] tables"))
         return []
@@ -199,6 +204,9 @@ def _parse_destinations(raw: Any, problems: list[Problem]) -> list[DestinationSe
             destination = DestinationSettings.model_validate(common)
             module = connectors.load(destination.type, path=f"{path}.type")
             own_settings = module.Settings.model_validate(own)
+            # A type whose keys depend on other sections (email's `to` on routing owners).
+            if check := getattr(module, "check_with_config", None):
+                problems.extend(check(own_settings, config, path))
         except ValidationError as exc:
             problems.extend(problems_from(exc, prefix=path))
             continue

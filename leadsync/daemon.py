@@ -44,6 +44,7 @@ from leadsync.outbox.enqueue import Enqueuer
 from leadsync.outbox.runner import DeliveryWorker
 from leadsync.outcomes.job import OutcomeJobs, build_readers
 from leadsync.reload import Reloader, ReloadPlan
+from leadsync.routing import Router
 from leadsync.scoring.engine import Scorer
 from leadsync.server.app import Servers, serve
 from leadsync.server.context import ServerContext
@@ -95,7 +96,13 @@ class Daemon:
         self.leases = LeaseKeeper(self.store, self.owner)
         self.graph = graph_client(settings)
         self.metrics = Metrics(self._destination_stats)
-        self.enqueuer = Enqueuer(self.store, Scorer(settings.scoring), settings.destinations)
+        self.enqueuer = Enqueuer(
+            self.store,
+            Scorer(settings.scoring),
+            settings.destinations,
+            Router(settings.routing),
+            settings.contacts.default_region,
+        )
         self.fetcher = LeadFetcher(self.store, self.graph, PageScope.of(settings.facebook.pages))
         self.poller = Poller(self.store, self.graph)
         self.committer = GroupCommitter(self.store, on_committed=lambda _n: self.fetch_job.wake())

@@ -231,6 +231,65 @@ class LeadStage:
 
 
 @dataclass(frozen=True, slots=True)
+class Owner:
+    """The person a lead is routed to, as configured in `[[routing.owners]]` when assigned.
+
+    `hours` is the owner's working hours as configured ("mon-fri 09:00-17:00
+    Europe/Paris"), "" for always; `is_working` reads it.
+    """
+
+    name: str
+    email: str = ""
+    slack_id: str = ""
+    hubspot_owner_id: str = ""
+    hours: str = ""
+
+    def is_working(self, at: datetime) -> bool:
+        """Whether `at` falls in the owner's working hours (always True without hours)."""
+        from leadsync.hours import WorkingHours  # a parser kept out of this plain-data module
+
+        return WorkingHours.parse(self.hours).covers(at) if self.hours else True
+
+
+@dataclass(frozen=True, slots=True)
+class Contact:
+    """A lead's contact details as matched and delivered (`leadsync/contacts.py`).
+
+    `phone_e164` is the normalised phone ("" when there is none or it could not
+    be read); `phone_valid` is False when the lead typed a number that could
+    not be read, kept as typed in `phone_typed`. `person_key` recognises the
+    same person across forms; `repeat_of` is the id of that person's first
+    lead when this lead is a repeat submission, "" otherwise.
+    """
+
+    lead_id: str
+    person_key: str = ""
+    phone_e164: str = ""
+    phone_valid: bool = True
+    phone_typed: str = ""
+    repeat_of: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Pool:
+    """Owners who take turns at leads, with their weights; `key` names the pool's turns."""
+
+    key: str
+    rule: str
+    owners: tuple[Owner, ...]
+    weights: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class RouteRequest:
+    """A lead to give an owner: its person's owner if they have one, else a turn in `pool`."""
+
+    lead_id: str
+    person_key: str = ""
+    pool: Pool | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ScoredLead:
     """What a connector receives: the lead, its current score, its revision and stages.
 
@@ -238,6 +297,10 @@ class ScoredLead:
     lead (its last `DeliveryResult.external_id`), "" when it never did: a
     connector that must act once per lead (an MQL alert) reads it back here.
     `stages` are the stages the lead has reached so far, in `STAGES` order.
+
+    `owner` is who the lead is routed to (None: no routing rule gave it one);
+    `contact` its normalised phone and whether it repeats an earlier lead of
+    the same person (None: routing and contacts not recorded, an older lead).
     """
 
     lead: Lead
@@ -245,6 +308,20 @@ class ScoredLead:
     revision: int = 1
     external_id: str = ""
     stages: tuple[LeadStage, ...] = ()
+    owner: Owner | None = None
+    contact: Contact | None = None
+
+    @property
+    def phone_e164(self) -> str:
+        """The phone to deliver: E.164 when it could be read, else as typed ("" for none)."""
+        if self.contact is None:
+            return ""
+        return self.contact.phone_e164 or self.contact.phone_typed
+
+    @property
+    def repeat_of(self) -> str:
+        """The person's first lead id when this lead repeats it, else ""."""
+        return self.contact.repeat_of if self.contact else ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,9 @@ compares it with the settings in use and keeps every change the daemon can
 take without a restart: the Facebook token, pages, their forms filters and
 the poll interval, the webhook's verify token, the events token, scoring
 rules, groups and threshold (which re-score every lead), destinations added,
-removed or changed, delivery settings and the log level. Any other key that
+removed or changed, delivery settings, routing owners and rules and the
+contacts region (for leads not yet assigned: an owner once given stays) and
+the log level. Any other key that
 changed (server host or port, store URL, app secret, Graph URL, log format,
 ...) keeps its old value until a restart, and the plan names it by key path.
 """
@@ -24,6 +26,7 @@ from leadsync import logs
 from leadsync.config import Settings, load_config
 from leadsync.errors import ConfigError
 from leadsync.models import utcnow
+from leadsync.routing import Router
 from leadsync.scoring.engine import Scorer
 
 if TYPE_CHECKING:
@@ -40,7 +43,7 @@ LIVE_KEYS = {
     "logging": ("level",),
 }
 # Whole sections the daemon rebuilds from: scorer and routing, delivery workers.
-REBUILT_SECTIONS = ("scoring", "delivery", "destinations")
+REBUILT_SECTIONS = ("scoring", "delivery", "destinations", "routing", "contacts")
 
 
 @dataclass(frozen=True)
@@ -160,7 +163,10 @@ class Reloader:
         if change.log_level_changed:
             logs.set_level(fresh.logging.level)
         scorer = Scorer(fresh.scoring) if change.scoring_changed else daemon.enqueuer.scorer
-        await asyncio.to_thread(daemon.enqueuer.reconfigure, scorer, fresh.destinations)
+        router, region = Router(fresh.routing), fresh.contacts.default_region
+        await asyncio.to_thread(
+            daemon.enqueuer.reconfigure, scorer, fresh.destinations, router, region
+        )
         gone = {*change.destinations_removed, *change.destinations_changed}
         made = {*change.destinations_added, *change.destinations_changed}
         if gone or made:

@@ -18,12 +18,14 @@ import math
 import re
 from typing import Any
 
-from connectors import google_sheets, hubspot, slack, webhook
+from connectors import email, google_sheets, hubspot, meta_conversions, slack, webhook
+from leadsync.emulators.graph import GraphEmulator
 from leadsync.emulators.hubspot import HubSpotEmulator
 from leadsync.emulators.receivers import SlackReceiver, WebhookReceiver
 from leadsync.emulators.sheets import SheetsEmulator
 from leadsync.testing import FAULTS, Courier, Harness, Held, make_lead, scored
 from leadsync.testing.harness import STALL_SECONDS
+from tests.smtp_server import SmtpServer
 
 __all__ = ["FAULTS", "HARNESSES", "Courier", "Harness", "Held", "make_lead", "scored"]
 
@@ -227,10 +229,138 @@ class SheetsHarness(EmulatorHarness):
         return [self.key["private_key"].splitlines()[1]]
 
 
+class MetaConversionsHarness(EmulatorHarness):
+    """Meta's Conversions API (connectors/meta_conversions.py) on the Graph emulator's CRM dataset.
+
+    Meta keeps events, not records: a lead is held once when its "Lead" event arrived
+    once, an MQL when its "Marketing Qualified Lead" event did; no score is held (so it
+    is not in HARNESSES, whose all-destinations test reads one back).
+    """
+
+    id = "meta_conversions"
+    updates_in_place = False  # stages are announced once; a new score changes nothing sent
+    expected_wait = 60.0  # the throttle's estimated_time_to_regain_access of 1 minute
+    dataset = "880000000000001"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.emulator = GraphEmulator(access_token="emulator-capi-token-4b1d9e")
+
+    def start(self) -> None:
+        super().start()
+        self.emulator.add_dataset(self.dataset)
+        self.token = self.emulator.access_token
+
+    def build(self, **overrides: Any) -> Any:
+        values = {"dataset_id": self.dataset, "access_token": self.token}
+        settings = meta_conversions.Settings(**values, graph_url=self.emulator.url, **overrides)
+        return meta_conversions.build("meta-crm", settings)
+
+    def held(self, lead_id: str) -> Held:
+        names = [
+            e["event_name"]
+            for e in self.emulator.conversion_events(self.dataset)
+            if e["user_data"]["lead_id"] == lead_id
+        ]
+        copies = names.count("Lead")
+        return Held(copies, None, "Marketing Qualified Lead" in names if copies else None)
+
+    def delivery_requests(self) -> int:
+        return self.emulator.call_count(f"/{self.dataset}/events")
+
+    def expected_requests(self, leads: int) -> int:
+        return math.ceil(leads / meta_conversions.LEADS_PER_REQUEST)
+
+    def inject(self, fault: str) -> None:
+        emu, path = self.emulator, f"/{self.dataset}/events"
+        {
+            "auth": lambda: emu.expire_token(self.token),
+            "rate_limit": lambda: emu.inject_fault(4, path=path, regain_minutes=1),
+            "server_error": lambda: emu.inject_fault("http500", path=path),
+            # Graph's "no such object" for the dataset (deleted, or the token lost it).
+            "rejected": lambda: emu.inject_fault("hidden", path=f"/{self.dataset}"),
+            "timeout": lambda: emu.inject_fault("slow", path=path, seconds=STALL_SECONDS),
+        }[fault]()
+
+    def secrets(self) -> list[str]:
+        return [self.token]
+
+
+class EmailHarness(Harness):
+    """Email alerts (connectors/email.py) through a real SMTP server in the test process.
+
+    The destination takes every lead (`only_mql = false`), so a lead gets a "new" alert
+    and, when it becomes an MQL, an "MQL" alert: two messages for two triggers, not a
+    duplicate. `copies` is therefore the most alerts of any one trigger, and `score` and
+    `mql` are what the latest alert said. Acknowledgements to the leads are on (they are
+    not alerts and do not count). SMTP has no Retry-After, so a provider's "slow down" is
+    a 4xx like any other (TransientError, the runner's backoff): no rate_limit fault.
+    """
+
+    id = "email"
+    updates_in_place = False
+    faults = ("auth", "server_error", "timeout", "rejected")
+    expected_wait = 0.0
+    owner = "sales@example.com"
+
+    def start(self) -> None:
+        self.server = SmtpServer()
+        self.server.start()
+
+    def stop(self) -> None:
+        self.server.stop()
+
+    def build(self, **overrides: Any) -> Any:
+        ack = {"subject": "Thanks, {{ first_name }}", "body": "We got your {{ form_name }}.\n"}
+        values = self.server.settings(
+            to=[self.owner], sheet_url="https://sheets.test/{lead_id}", acknowledge=ack
+        )
+        return email.build("owners", email.Settings(**{**values, **overrides}))
+
+    def alerts(self, lead_id: str) -> list[Any]:
+        return [
+            m for m in self.server.messages_to(self.owner) if m["X-Leadsync-Lead-Id"] == lead_id
+        ]
+
+    def held(self, lead_id: str) -> Held:
+        alerts = self.alerts(lead_id)
+        if not alerts:
+            return Held(0)
+        per_trigger: dict[str, int] = {}
+        for alert in alerts:
+            per_trigger[alert["X-Leadsync-Trigger"]] = (
+                per_trigger.get(alert["X-Leadsync-Trigger"], 0) + 1
+            )
+        match = re.search(r"score (\d+)$", alerts[-1]["Subject"])
+        mql = alerts[-1]["Subject"].startswith("MQL:")
+        return Held(max(per_trigger.values()), int(match[1]) if match else None, mql)
+
+    def delivery_requests(self) -> int:
+        return len(self.server.messages_to(self.owner))
+
+    def expected_requests(self, leads: int) -> int:
+        return leads  # one alert per lead; SMTP has no batch of messages
+
+    def inject(self, fault: str) -> None:
+        srv = self.server
+        {
+            "auth": srv.revoke_password,
+            "server_error": lambda: srv.refuse(
+                "RCPT", "451 4.3.0 try again later", address=self.owner
+            ),
+            "timeout": lambda: srv.stall("MAIL", STALL_SECONDS),
+            "rejected": lambda: srv.refuse("RCPT", "550 5.1.1 no such user", address=self.owner),
+        }[fault]()
+
+    def secrets(self) -> list[str]:
+        return [self.server.password.removeprefix("revoked-")]
+
+
 HARNESSES: list[type[Harness]] = [
     SheetsHarness,
     HubSpotHarness,
     WebhookHarness,
     BatchWebhookHarness,
     SlackHarness,
+    EmailHarness,
 ]

@@ -36,7 +36,7 @@ def get(running, path: str, **kwargs) -> requests.Response:
 
 def test_status_page_and_metrics_need_the_admin_token(guarded):
     page, metrics = get(guarded, "/"), get(guarded, "/metrics")
-    assert page.status_code == 401 and "action='/login'" in page.text
+    assert page.status_code == 401 and 'action="/login"' in page.text
     assert "leadsync_" not in page.text  # the form only, nothing of the status
     assert metrics.status_code == 401 and "leadsync_" not in metrics.text
     wrong = {"Authorization": "Bearer not-it"}

@@ -19,6 +19,7 @@ from leadsync.facebook.graph import GraphClient
 from leadsync.ingest.backfill import PROGRESS_KEY, Backfill, FormProgress, View, plan
 from leadsync.models import Form, utcnow
 from leadsync.store import open_store
+from tests.cli_config import write_cli_config
 
 runner = CliRunner()
 PAGE = "111"
@@ -162,22 +163,7 @@ def test_asking_for_more_history_than_was_read_reads_again_from_the_new_start():
 
 
 def write_config(tmp_path, emu: GraphEmulator) -> str:
-    path = tmp_path / "leadsync.toml"
-    path.write_text(
-        f"""
-[facebook]
-app_id = "{emu.app_id}"
-app_secret = "{emu.app_secret}"
-verify_token = "v"
-access_token = "{emu.access_token}"
-graph_url = "{emu.url}"
-[[facebook.pages]]
-id = "{PAGE}"
-[store]
-url = "sqlite:///{tmp_path / "l.db"}"
-"""
-    )
-    return str(path)
+    return write_cli_config(tmp_path, emu, pages=[PAGE])
 
 
 def test_backfill_command_shows_the_total_and_reads_archived_forms_when_asked(graph, tmp_path):

@@ -18,6 +18,7 @@ from leadsync.check import REQUIRED_SCOPES
 from leadsync.cli import app
 from leadsync.emulators.graph import GraphEmulator
 from leadsync.emulators.hubspot import HubSpotEmulator
+from tests.cli_config import write_cli_config
 
 runner = CliRunner()
 HUBSPOT_TOKEN = "pat-na1-00000000-1111-2222-3333-444444444444"
@@ -40,22 +41,7 @@ def hubspot():
 
 
 def write_config(tmp_path, graph, *, token: str = "", destinations: str = "") -> str:
-    path = tmp_path / "leadsync.toml"
-    path.write_text(
-        f"""
-[facebook]
-app_id = "{graph.app_id}"
-app_secret = "{graph.app_secret}"
-verify_token = "v"
-access_token = "{token or graph.access_token}"
-graph_url = "{graph.url}"
-[[facebook.pages]]
-id = "111"
-[store]
-url = "sqlite:///{tmp_path / "l.db"}"
-{destinations}"""
-    )
-    return str(path)
+    return write_cli_config(tmp_path, graph, token=token, extra=destinations)
 
 
 def failures(output: str) -> list[str]:

@@ -16,6 +16,7 @@ from leadsync.cli import app
 from leadsync.emulators.graph import GraphEmulator
 from leadsync.models import Lead, Score, utcnow
 from leadsync.store import open_store
+from tests.cli_config import write_cli_config
 
 runner = CliRunner()
 
@@ -44,22 +45,7 @@ spreadsheet = "book"
 credentials = "{tmp_path / "key.json"}"
 api_url = "{sheets.url}"
 """
-    path = tmp_path / "leadsync.toml"
-    path.write_text(
-        f"""
-[facebook]
-app_id = "{graph.app_id}"
-app_secret = "{graph.app_secret}"
-verify_token = "v"
-access_token = "{graph.access_token}"
-graph_url = "{graph.url}"
-[[facebook.pages]]
-id = "111"
-[store]
-url = "sqlite:///{tmp_path / "l.db"}"
-{destination}"""
-    )
-    return str(path)
+    return write_cli_config(tmp_path, graph, extra=destination)
 
 
 def test_check_passes_on_a_working_setup(graph, sheets, tmp_path):

@@ -113,7 +113,8 @@ def test_broken_toml_is_reported(tmp_path):
 def test_config_example_is_valid(monkeypatch, tmp_path):
     """config.example.toml loads once its environment variables and key file exist."""
     for name in ("FB_APP_ID", "FB_APP_SECRET", "FB_VERIFY_TOKEN", "FB_ACCESS_TOKEN",
-                 "LEADSYNC_EVENTS_TOKEN", "LEADSYNC_ADMIN_TOKEN", "HUBSPOT_TOKEN"):  # fmt: skip
+                 "LEADSYNC_EVENTS_TOKEN", "LEADSYNC_ADMIN_TOKEN", "HUBSPOT_TOKEN",
+                 "SMTP_USER", "SMTP_PASSWORD"):  # fmt: skip
         monkeypatch.setenv(name, "x")
     monkeypatch.setenv("LEADSYNC_WEBHOOK_SECRET", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
     monkeypatch.setenv("SLACK_WEBHOOK_URL", "https://hooks.slack.com/services/T/B/X")
@@ -124,3 +125,19 @@ def test_config_example_is_valid(monkeypatch, tmp_path):
     assert settings.destinations, "the example shows at least one destination"
     assert settings.scoring.rules, "the example carries the default rule set"
     assert {d.type for d in settings.destinations} == set(connectors.BUILTIN)
+
+
+@pytest.mark.parametrize(
+    ("routing", "path", "words"),
+    [
+        ({"contacts": {"default_region": "XX"}}, "contacts.default_region", "two letters"),
+        ({"routing": {"owners": [{"name": "A", "slack_id": "@ana"}]}}, "slack_id", "member id"),
+        ({"routing": {"owners": [{"name": "A", "hours": "9-5"}]}}, "hours", "mon-fri 09:00"),
+        ({"routing": {"owners": [{"name": "A"}], "rules": [{"owners": ["B"]}]}}, "routing", "'B'"),
+        ({"routing": {"owners": [{"name": "A"}, {"name": "A"}]}}, "routing", "twice"),
+    ],
+)
+def test_routing_mistakes_name_the_key_and_the_fix(routing, path, words):
+    [problem] = problems_of(MINIMAL | routing, {"FB_APP_SECRET": "s"})
+    assert problem.startswith(path) or f".{path}" in problem.split(":")[0]
+    assert words in problem

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 from contextlib import ExitStack
 
-from leadsync.testing import ConnectorContract, Courier, make_lead, scored
+from leadsync.testing import ConnectorContract, Courier, Held, make_lead, scored
 from tests.connector_harnesses import (
     HARNESSES,
     BatchWebhookHarness,
+    EmailHarness,
     HubSpotHarness,
+    MetaConversionsHarness,
     SheetsHarness,
     SlackHarness,
     WebhookHarness,
@@ -35,6 +37,26 @@ class TestBatchWebhook(ConnectorContract):
 
 class TestSlack(ConnectorContract):
     harness_class = SlackHarness
+
+
+class TestMetaConversions(ConnectorContract):
+    harness_class = MetaConversionsHarness
+
+    def test_a_new_revision_updates_the_lead_in_place(self, harness):
+        """Replaces the contract's test: Meta holds the events a lead's stages made, never
+        a score, so a new revision sends only stages not sent yet (here: none)."""
+        lead = make_lead(7)
+        courier = Courier(harness.connector())
+
+        courier.deliver([scored(lead, 70, revision=1)])
+        courier.deliver([scored(lead, 95, revision=2)])
+
+        assert harness.held(lead.id) == Held(1, None, True)
+        assert harness.delivery_requests() == 1
+
+
+class TestEmail(ConnectorContract):
+    harness_class = EmailHarness
 
 
 def test_every_built_in_harness_runs_the_shipped_contract():

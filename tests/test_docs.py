@@ -53,7 +53,7 @@ def test_every_health_reason_is_explained_in_the_readme():
 def keys_of(model: type[BaseModel]) -> set[str]:
     keys = set()
     for name, field in model.model_fields.items():
-        keys.add(name)
+        keys.add(field.alias or name)  # `from` is written `from` (the field is `sender`)
         for arg in (field.annotation, *getattr(field.annotation, "__args__", ())):
             for inner in (arg, *getattr(arg, "__args__", ())):
                 if isinstance(inner, type) and issubclass(inner, BaseModel):

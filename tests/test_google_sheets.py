@@ -22,7 +22,7 @@ from leadsync.models import Lead, Reason, Score, ScoredLead
 
 BOOK = "sheet-123"
 ACCOUNT = "leadsync@demo-project.iam.gserviceaccount.com"
-HEADER = [*layout.FIXED_COLUMNS, *layout.SCORE_COLUMNS]
+HEADER = [*layout.FIXED_COLUMNS, *layout.SCORE_COLUMNS, *layout.ROUTING_COLUMNS]
 
 
 class FakeClock:
@@ -117,7 +117,13 @@ def test_first_delivery_puts_questions_before_score(emu, make):
     connector.ensure_ready()
     connector.deliver([scored(lead(1, email="a@example.com", job_title="VP"))])
     header = emu.values(BOOK, "Leads")[0]
-    assert header == [*layout.FIXED_COLUMNS, "email", "job_title", *layout.SCORE_COLUMNS]
+    assert header == [
+        *layout.FIXED_COLUMNS,
+        "email",
+        "job_title",
+        *layout.SCORE_COLUMNS,
+        *layout.ROUTING_COLUMNS,
+    ]
 
 
 def test_new_question_is_one_new_column_at_the_end(emu, make):

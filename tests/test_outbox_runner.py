@@ -9,7 +9,7 @@ was put off by the outage, while a lead refused on its own keeps its backoff.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -64,7 +64,7 @@ def store_backend() -> str:
 
 def arrive(store, *lead_ids: str) -> None:
     """Stores and scores leads, which puts them in the outbox."""
-    now = datetime(2026, 11, 29, tzinfo=UTC)
+    now = utcnow()  # scored at the wall clock: a fixed date would age into inactivity
     store.save_leads([Lead(i, now, "p1", "f1", answers={"job_title": ("VP",)}) for i in lead_ids])
     Enqueuer(store, Scorer(ScoringSettings()), [DEST]).score_new()
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 from decimal import Decimal
 
 from leadsync.emulators.hubspot import HubSpotEmulator
-from leadsync.emulators.hubspot_search import edit_contact
 from tests.daemon_harness import (
     DaemonThread,
     daemon_settings,
@@ -93,7 +92,7 @@ def test_a_salesperson_s_hubspot_stage_reaches_the_store_of_a_running_daemon(gra
             graph.set_webhook_target(f"{running.url}/webhook")
             graph.send_webhook([lead_id]).result(timeout=30)
             [contact] = wait_until(lambda: hubspot.contacts_with("email", "dana@umbrella.com"))
-            edit_contact(hubspot, contact["id"], lifecyclestage="customer")
+            hubspot.set_property(contact["id"], "lifecyclestage", "customer")
             wait_until(lambda: stages(running.store, [lead_id]) == {lead_id: [("won", None)]}, 30)
             [status] = [s for s in running.store.statuses() if s.service == "outcomes:crm"] or [
                 None

@@ -17,7 +17,7 @@ from connectors import hubspot
 from leadsync.abc import ScoreUpdate
 from leadsync.emulators import hubspot_search
 from leadsync.emulators.hubspot import HubSpotEmulator
-from leadsync.emulators.hubspot_search import edit_contact
+from leadsync.emulators.hubspot_portal import stage_date
 from leadsync.errors import AuthError
 from leadsync.outbox.runner import DeliveryWorker
 from leadsync.outcomes import hubspot as reader_module
@@ -38,6 +38,19 @@ def store_backend() -> str:
 def emu() -> Iterator[HubSpotEmulator]:
     with HubSpotEmulator(token=TOKEN) as started:
         yield started
+
+
+def edit_contact(emu: HubSpotEmulator, contact_id: str, **properties: str) -> None:
+    """A salesperson edits a contact in HubSpot's UI (a stage may move back there)."""
+    for name, value in properties.items():
+        emu.set_property(contact_id, name, value)
+
+
+def backdate_stage(emu: HubSpotEmulator, contact_id: str, stage: str, when: datetime) -> None:
+    """The contact entered `stage` at `when`, before leadsync looked (HubSpot's own date)."""
+    with emu._state:  # noqa: SLF001 - HubSpot sets this read-only date itself
+        properties = emu.portal.contacts[contact_id]["properties"]
+        properties[stage_date(stage)] = str(int(when.timestamp() * 1000))
 
 
 def settings(emu, **keys) -> hubspot.Settings:
@@ -103,7 +116,7 @@ def test_a_lost_property_and_a_mapping_of_its_own(emu, store, reader):
         lost_property="hs_lead_status",
         lost_values=["UNQUALIFIED"],
     )
-    edit_contact(emu, contacts[leads[0].id], hs_lead_status="unqualified")
+    edit_contact(emu, contacts[leads[0].id], hs_lead_status="UNQUALIFIED")
     edit_contact(emu, contacts[leads[1].id], lifecyclestage="evangelist")
     new = read.read()
     assert sorted((s.lead_id, s.stage) for s in new) == [
@@ -116,12 +129,8 @@ def test_a_stage_is_dated_by_hubspot_s_own_stage_date_when_it_has_one(emu, store
     [lead] = [make_lead(1)]
     contacts = deliver(emu, store, [lead])
     when = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=3)
-    edit_contact(
-        emu,
-        contacts[lead.id],
-        lifecyclestage="customer",
-        hs_lifecyclestage_customer_date=str(int(when.timestamp() * 1000)),
-    )
+    edit_contact(emu, contacts[lead.id], lifecyclestage="customer")
+    backdate_stage(emu, contacts[lead.id], "customer", when)
     reader().read()
     [won] = store.stages_for([lead.id])[lead.id]
     assert won.reached_at == when
@@ -179,6 +188,7 @@ def test_one_contact_for_two_leads_is_the_newest_lead_s_outcome(emu, store, read
 
 
 def test_contacts_leadsync_did_not_make_are_not_read(emu, store, reader):
+    hubspot.build("crm", settings(emu)).ensure_ready()  # leadsync's properties exist
     with emu._state:
         emu.portal.create({"email": "someone@else.test", "lifecyclestage": "customer"})
     assert reader().read() == []

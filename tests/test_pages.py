@@ -15,6 +15,7 @@ from leadsync.emulators.graph import GraphEmulator
 from leadsync.errors import AuthError
 from leadsync.facebook import pages
 from leadsync.facebook.graph import GraphClient
+from tests.cli_config import write_cli_config
 
 runner = CliRunner()
 
@@ -29,24 +30,7 @@ def graph():
 
 
 def write_config(tmp_path, emu: GraphEmulator, token: str = "") -> str:
-    path = tmp_path / "leadsync.toml"
-    path.write_text(
-        f"""
-[facebook]
-app_id = "{emu.app_id}"
-app_secret = "{emu.app_secret}"
-verify_token = "v"
-access_token = "{token or emu.access_token}"
-graph_url = "{emu.url}"
-[[facebook.pages]]
-id = "111"
-[[facebook.pages]]
-id = "222"
-[store]
-url = "sqlite:///{tmp_path / "l.db"}"
-"""
-    )
-    return str(path)
+    return write_cli_config(tmp_path, emu, pages=["111", "222"], token=token)
 
 
 def row(output: str, page_id: str) -> str:

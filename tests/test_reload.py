@@ -129,3 +129,14 @@ def test_pages_forms_filters_and_poll_interval_apply_without_a_restart(graph, sh
     pages = change.settings.facebook.pages
     assert [(p.id, p.forms) for p in pages] == [("1", None), ("3", ["77"])]
     assert change.settings.facebook.poll_interval.total_seconds() == 120
+
+
+def test_routing_owners_rules_and_region_apply_without_a_restart(graph, sheets, tmp_path):
+    dests = sheets_destination_toml(sheets, tmp_path, spreadsheet="s", name="s")
+    current = load_config(write(tmp_path / "a.toml", graph, port=8080, pages=["1"], dests=dests))
+    routing = '\n[contacts]\ndefault_region = "GB"\n[[routing.owners]]\nname = "Ana"\n'
+    (tmp_path / "b.toml").write_text(routing + (tmp_path / "a.toml").read_text())
+    change = plan(current, load_config(tmp_path / "b.toml"))
+    assert change.restart_needed == []
+    assert [o.name for o in change.settings.routing.owners] == ["Ana"]
+    assert change.settings.contacts.default_region == "GB"

@@ -21,7 +21,7 @@ from playwright.sync_api import expect
 
 from leadsync.abc import LeadOverview
 from leadsync.health import HealthReport
-from leadsync.models import DeadLetter, DestinationStats, OutboxItem
+from leadsync.models import Checkpoint, DeadLetter, DestinationStats, Form, OutboxItem
 from leadsync.server.status_page import DEAD_LETTERS_SHOWN, REFRESH_SECONDS, relative, render
 from leadsync.status import StatusSnapshot
 from tests.browser import ARTIFACTS, chromium_page, png_size, require_chromium
@@ -230,4 +230,18 @@ def test_a_fresh_daemon_says_what_is_missing_instead_of_empty_tables():
 def test_unscored_leads_say_so_and_a_paused_page_does_not_reload():
     html = render(_snapshot(leads=1), HealthReport(True), NOW, refresh=False)
     assert "not scored" in html and "not routed yet" in html
-    assert "http-equiv='refresh'" not in html and "auto-refresh paused" in html
+    assert 'http-equiv="refresh"' not in html and "auto-refresh paused" in html
+
+
+def test_text_from_facebook_and_errors_is_shown_escaped_never_as_markup():
+    """A form name or an error message holding markup reaches the page as text."""
+    snap = replace(
+        _snapshot(leads=1),
+        forms=[Form("form-1", "111", HOSTILE_NAME)],
+        checkpoints={"form-1": Checkpoint("form-1", None, NOW, "<img src=x onerror=alert(1)>")},
+    )
+    html = render(snap, HealthReport(False, ["graph_error: <b>bold</b>"]), NOW)
+    assert "<script>" not in html and "<img" not in html and "<b>bold" not in html
+    assert "&lt;b&gt;bold&lt;/b&gt;" in html
+    assert "Spring promo &lt;script&gt;document.title=&#39;owned&#39;&lt;/script&gt;" in html
+    assert "&lt;img src=x onerror=alert(1)&gt;" in html

@@ -19,7 +19,15 @@ import psycopg
 import pytest
 
 from leadsync.abc import ScoreUpdate, Store
-from leadsync.models import Checkpoint, DeliveryResult, Lead, LeadStage, ServiceStatus
+from leadsync.models import (
+    Checkpoint,
+    Contact,
+    DeliveryResult,
+    Lead,
+    LeadStage,
+    ServiceStatus,
+    utcnow,
+)
 from leadsync.store import open_store, postgres_target
 from tests.fixtures import make_legacy_stores as legacy
 from tests.store_fixtures import run_sql
@@ -187,3 +195,10 @@ def test_a_new_database_gets_the_schema_an_earlier_release_made(legacy_url, stor
         store.close()
     assert schema(store_url) == schema(legacy_url)
     assert len(schema(store_url)) > 80
+
+
+def test_an_earlier_release_s_people_are_known_so_their_next_lead_is_a_repeat(old):
+    later = Lead("1009", utcnow(), "p1", "f1", answers={"email": (" ANN@example.com",)})
+    old.save_leads([later])
+    [contact] = old.record_contacts([Contact("1009", "email:ann@example.com")]).values()
+    assert contact.repeat_of == "1001"  # Ann's earliest lead of the earlier release

@@ -126,8 +126,16 @@ class DeliveryWorker:
         scores = self._store.current_scores(ids)
         receipts = self._store.external_ids(self.name, ids)
         stages = self._store.stages_for(ids)
+        owners, contacts = self._store.assignments(ids), self._store.contacts(ids)
         return [
-            ScoredLead(leads[i], *scores[i], receipts.get(i, ""), tuple(stages.get(i, ())))
+            ScoredLead(
+                leads[i],
+                *scores[i],
+                external_id=receipts.get(i, ""),
+                stages=tuple(stages.get(i, ())),
+                owner=owners.get(i),
+                contact=contacts.get(i),
+            )
             for i in ids
             if i in leads and i in scores
         ]

@@ -1,12 +1,13 @@
-"""Who may see the status page and `/metrics`: the holder of `[server] admin_token`.
+"""Who may see the status page, `/report` and `/metrics`: the holder of `[server] admin_token`.
 
-With no admin token both are open, as before (fine on a private network or behind
+With no admin token they are open, as before (fine on a private network or behind
 a proxy that does not route them). With one, a caller proves itself either with
 `Authorization: Bearer <token>` (Prometheus' `authorization` scrape setting, curl)
 or, in a browser, by typing the token once into the sign-in form: `POST /login`
 sets an HttpOnly, SameSite=Strict cookie holding an HMAC of the token (never the
-token), so the token stays out of URLs, history and logs, and rotating it signs
-everyone out. `/healthz` stays open for Docker and load balancers; without the
+token) and sends the browser back to the page it asked for (one of ours, never a
+URL from the form), so the token stays out of URLs, history and logs, and rotating
+it signs everyone out. `/healthz` stays open for Docker and load balancers; without the
 token it shows its status and reason codes only, not their details.
 """
 
@@ -15,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Awaitable, Callable
-from html import escape
 from urllib.parse import parse_qs
 
 import structlog
@@ -33,6 +33,9 @@ COOKIE = "leadsync_admin"
 COOKIE_MAX_AGE_SECONDS = 7 * 24 * 3600
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+# Where the sign-in form may send a browser back to: our pages only, never a URL it was given.
+PAGES = ("/", "/report")
 
 
 def _token(request: web.Request) -> str:
@@ -68,7 +71,7 @@ def admin_only(handler: Handler) -> Handler:
 
 
 async def login(request: web.Request) -> web.StreamResponse:
-    """`POST /login` from the sign-in form: a session cookie and back to `/`, or 401."""
+    """`POST /login` from the sign-in form: a session cookie and back to the page, or 401."""
     token = _token(request)
     try:
         form = parse_qs((await read_body(request)).decode("utf-8", "replace"))
@@ -78,7 +81,8 @@ async def login(request: web.Request) -> web.StreamResponse:
     if not token or not same_secret(offered, token):
         log.warning("admin.login_failed")  # never the offered text: it may be a real secret
         return _sign_in(request, status=401, note="That is not the admin token.")
-    response = web.Response(status=303, headers={"Location": "/"})
+    back = (form.get("next") or ["/"])[0]
+    response = web.Response(status=303, headers={"Location": back if back in PAGES else "/"})
     secure = request.secure or request.headers.get("X-Forwarded-Proto") == "https"
     response.set_cookie(
         COOKIE, _session(token), max_age=COOKIE_MAX_AGE_SECONDS, path="/",
@@ -89,9 +93,10 @@ async def login(request: web.Request) -> web.StreamResponse:
 
 def _sign_in(request: web.Request, *, status: int, note: str) -> web.Response:
     headers = {"WWW-Authenticate": 'Bearer realm="leadsync"', "Cache-Control": "no-store"}
-    if request.path != "/" and request.path != "/login":  # /metrics: a scraper, not a person
+    if request.path == "/metrics":  # a scraper, not a person
         text = "send Authorization: Bearer <[server] admin_token>"
         return web.Response(status=status, text=text, headers=headers)
+    back = request.path if request.path in PAGES else "/"
     return web.Response(
-        status=status, text=sign_in_page(escape(note)), content_type="text/html", headers=headers
+        status=status, text=sign_in_page(note, back), content_type="text/html", headers=headers
     )

@@ -1,11 +1,11 @@
-"""The one HTTP server: webhook, events, health, metrics and the status page.
+"""The one HTTP server: webhook, events, health, metrics, the status page and the report.
 
 Every response carries security headers: a Content-Security-Policy that allows the
-status page's own stylesheet and nothing else (no script, no frames, forms only to
-us), `X-Content-Type-Options: nosniff`, `X-Frame-Options: DENY`, no Referer, and a
-`Server` header without versions. The status page and /metrics are for the holder of
-`[server] admin_token` when one is set (see `server/admin.py`), and with `[server]
-admin_port` they move to a listener of their own (loopback by default).
+status page's and the report's own stylesheets and nothing else (no script, no frames,
+forms only to us), `X-Content-Type-Options: nosniff`, `X-Frame-Options: DENY`, no
+Referer, and a `Server` header without versions. The status page, /report and /metrics
+are for the holder of `[server] admin_token` when one is set (see `server/admin.py`),
+and with `[server] admin_port` they move to a listener of their own (loopback by default).
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ import structlog
 from aiohttp import web
 
 from leadsync.constants import WEBHOOK_MAX_BODY_BYTES
-from leadsync.server import admin, events_route, status_page, webhook_route
+from leadsync.report import render as report_render
+from leadsync.server import admin, events_route, report_route, status_page, webhook_route
 from leadsync.server.context import CONTEXT, ServerContext
 from leadsync.server.limits import HttpLimits
 from leadsync.server.listener import Listener
@@ -29,7 +30,8 @@ LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
-        f"default-src 'none'; style-src '{status_page.STYLE_HASH}'; form-action 'self'; "
+        f"default-src 'none'; style-src '{status_page.STYLE_HASH}' '{report_render.STYLE_HASH}'; "
+        "form-action 'self'; "
         "frame-ancestors 'none'; base-uri 'none'"
     ),
     "X-Content-Type-Options": "nosniff",
@@ -74,6 +76,7 @@ def build_app(
     if admin_pages:
         app.router.add_get("/metrics", admin.admin_only(metrics))
         app.router.add_get("/", admin.admin_only(status_page.page))
+        app.router.add_get("/report", admin.admin_only(report_route.page))
         app.router.add_post("/login", admin.login)
     return app
 

@@ -1,12 +1,13 @@
 """`SQLStore`: the one implementation of `leadsync.abc.Store`, by role, over a dialect.
 
 Each role has a module named after it: `ingest` (notifications, leads, forms,
-checkpoints), `scoring` (scores, events), `delivery` (outbox, dead letter),
-`coordination` (leases, owners, health) and `outcomes` (lead stages). This class
-joins them over a backend's connections and dialect, and migrates: in one write transaction
-under the dialect's lock it refuses a database newer than this code knows (an
-old replica must not write to a schema it does not understand) and applies
-the missing migrations in order, recording each in `schema_version`.
+checkpoints), `scoring` (scores, events), `routing` (contacts, owners),
+`delivery` (outbox, dead letter), `coordination` (leases, owners, health) and
+`outcomes` (lead stages). This class joins them over a backend's connections and
+dialect, and migrates: in one write transaction under the dialect's lock it refuses
+a database newer than this code knows (an old replica must not write to a schema it
+does not understand) and applies the missing migrations in order, recording each in
+`schema_version`.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from leadsync.store.coordination import Coordination
 from leadsync.store.delivery import Delivery
 from leadsync.store.ingest import Ingest
 from leadsync.store.outcomes import Outcomes
+from leadsync.store.routing import Routing
 from leadsync.store.scoring import Scoring
 from leadsync.store.sql import Connections, Dialect
 
@@ -55,7 +57,10 @@ def migrations(dialect: Dialect) -> list[Migration]:
             if match := FILE_NAME.fullmatch(entry.name):
                 sql = entry.read_text(encoding="utf-8")
                 sql = sql.format_map(dialect.words) if folder is root else sql
-                found[int(match["version"])] = Migration(int(match["version"]), match["name"], sql)
+                version = int(match["version"])
+                if folder is root and version in found:  # two branches took one number
+                    raise RuntimeError(f"two migrations are numbered {version}: renumber one")
+                found[version] = Migration(version, match["name"], sql)
     if sorted(found) != list(range(1, len(found) + 1)):
         # A packaging mistake, not something an operator can fix.
         raise RuntimeError(f"{dialect.name} migrations are not numbered 1..n: {sorted(found)}")
@@ -75,7 +80,7 @@ def to_apply(current: int, known: list[Migration]) -> list[Migration]:
     return [m for m in known if m.version > current]
 
 
-class SQLStore(Ingest, Scoring, Delivery, Coordination, Outcomes, Store):
+class SQLStore(Ingest, Scoring, Routing, Delivery, Coordination, Outcomes, Store):
     """`Store` on a SQL database: the backend's connections spoken through its dialect."""
 
     def __init__(self, db: Connections, dialect: Dialect):

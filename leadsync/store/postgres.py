@@ -81,6 +81,7 @@ class PostgresPool:
 PARAMETER = re.compile(r"(?<![:\w]):(\w+)")
 
 # Lock keys are (namespace, hash); the namespace keeps ours apart from other applications'.
+ROUTING_LOCK = "SELECT pg_advisory_xact_lock(hashtext('leadsync.route'), hashtext(%s))"
 MIGRATION_LOCK = "SELECT pg_advisory_xact_lock(hashtext('leadsync.migrate'), hashtext(%s))"
 SCORE_LOCKS = """
 SELECT pg_advisory_xact_lock(hashtext('leadsync.score'), key)
@@ -126,6 +127,9 @@ class PostgresDialect(Dialect):
 
     def lock_leads(self, tx: Tx, lead_ids: Sequence[str]) -> None:
         tx.conn.execute(SCORE_LOCKS, (list(lead_ids),))
+
+    def lock_routing(self, tx: Tx) -> None:
+        tx.conn.execute(ROUTING_LOCK, (self.schema,))
 
     def lock_migrations(self, tx: Tx) -> None:
         tx.conn.execute(MIGRATION_LOCK, (self.schema,))

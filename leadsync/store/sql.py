@@ -52,6 +52,9 @@ class Dialect:
     def lock_leads(self, tx: Tx, lead_ids: Sequence[str]) -> None:
         """Serialises score revisions of these leads until commit (SQLite's write lock does)."""
 
+    def lock_routing(self, tx: Tx) -> None:
+        """Serialises recording contacts and assigning owners until commit (SQLite's lock does)."""
+
     def lock_migrations(self, tx: Tx) -> None:
         """Makes replicas that start together migrate one after another."""
 

@@ -68,7 +68,7 @@ def make_lead(number: int, *, email: bool = True, tag: str = "") -> Lead:
         answers["email"] = (f"zelda.quartermain{number}{tag}@example-leads.test",)
     today = datetime.now(UTC).replace(hour=10, minute=0, second=0, microsecond=0)
     return Lead(
-        id=f"{tag}9000{number:05d}",
+        id=f"{tag}9000000000{number:05d}",  # 15 digits, as Facebook lead ids have
         created_time=today - timedelta(days=1) + timedelta(seconds=number % 60),
         page_id="1111",
         form_id="2222",

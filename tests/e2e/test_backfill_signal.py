@@ -20,6 +20,7 @@ from leadsync.cli import app
 from leadsync.emulators.graph import GraphEmulator
 from leadsync.models import utcnow
 from leadsync.store import open_store
+from tests.cli_config import write_cli_config
 from tests.daemon_harness import wait_until
 
 
@@ -35,21 +36,7 @@ def test_sigterm_during_a_throttle_wait_exits_and_the_next_run_resumes(tmp_path)
         path = f"/{form_id}/leads"
         graph.inject_fault("slow", path=path, seconds=0)  # the first read passes untouched
         graph.inject_fault(80005, path=path, regain_minutes=1)  # the second is throttled
-        config = tmp_path / "leadsync.toml"
-        config.write_text(
-            f"""
-[facebook]
-app_id = "{graph.app_id}"
-app_secret = "{graph.app_secret}"
-verify_token = "v"
-access_token = "{graph.access_token}"
-graph_url = "{graph.url}"
-[[facebook.pages]]
-id = "111"
-[store]
-url = "sqlite:///{tmp_path / "l.db"}"
-"""
-        )
+        config = write_cli_config(tmp_path, graph)
         log = tmp_path / "backfill.log"
         env = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "250"}
         cmd = [sys.executable, "-m", "leadsync", "backfill", "-c", str(config)]

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
-from leadsync.emulators.graph import accounts, nodes
+from leadsync.emulators.graph import accounts, conversions, nodes
 from leadsync.emulators.graph.nodes import Call
 from leadsync.emulators.graph.replies import (
     GraphError,
@@ -111,6 +111,8 @@ def route(world: World, call: Call) -> Reply:
     if parts == ["me", "accounts"] and call.method == "GET":
         with world.lock:
             return Reply(200, accounts.me_accounts(world, call))
+    if len(parts) == 2 and parts[1] == "events" and call.method == "POST":
+        return Reply(200, receive_events(world, call, parts[0]))
     if len(parts) not in (1, 2):
         raise GraphError(2500, f"Unknown path components: {call.path}")
     with world.lock:
@@ -152,6 +154,17 @@ def edge(world: World, call: Call, object_id: str, name: str) -> dict[str, Any]:
     if object_id in world.pages or object_id in world.forms or object_id in world.leads:
         raise GraphError(2500, f"Unknown path components: /{name}")
     raise not_found(object_id)
+
+
+def receive_events(world: World, call: Call, dataset_id: str) -> dict[str, Any]:
+    """Conversions API: a dataset's `/events` edge (see `conversions.py`)."""
+    with world.lock:
+        dataset = world.datasets.get(dataset_id)
+        if dataset is None:
+            error = not_found(dataset_id)
+            error.message = error.message.replace("get request", "post request")
+            raise error
+        return conversions.receive(dataset, call.params)
 
 
 def debug_token(world: World, input_token: str | None) -> dict[str, Any]:

@@ -16,6 +16,9 @@ curl) do what in-process tests do through `GraphEmulator`'s methods:
     POST /_emulator/webhooks/target {"url"}
     POST /_emulator/webhooks       {"lead_ids", options...} -> {"posts": [{"lead_ids", "attempts",
                                     "delivered"}]} once every POST is delivered or given up
+    POST /_emulator/datasets       {"id", "crm"?}  (a Conversions API dataset, CRM by default)
+    GET  /_emulator/datasets/{id}/events -> {"events": [accepted, in order], "received",
+                                    "accepted", "duplicates"}
     GET  /_emulator/requests?prefix=/111  -> {"count", "requests": [[method, path, params]]}
 """
 
@@ -32,7 +35,7 @@ from leadsync.emulators.graph.webhooks import (
     leadgen_value,
     plan_bodies,
 )
-from leadsync.emulators.graph.world import Fault, World, normalize_fault_kind
+from leadsync.emulators.graph.world import Dataset, Fault, World, normalize_fault_kind
 from leadsync.models import parse_time
 
 WORLD = web.AppKey("world", World)
@@ -138,6 +141,22 @@ def set_target(world: World, data: dict[str, Any], request: web.Request) -> dict
     return {"success": True}
 
 
+def dataset_counts(dataset: Dataset) -> dict[str, int]:
+    accepted = len(dataset.accepted)
+    return {"received": dataset.received, "accepted": accepted, "duplicates": dataset.duplicates}
+
+
+def add_dataset(world: World, data: dict[str, Any], _: web.Request) -> dict[str, Any]:
+    world.add_dataset(str(data["id"]), crm=bool(data.get("crm", True)))
+    return {"success": True}
+
+
+def dataset_events(world: World, _: dict[str, Any], request: web.Request) -> dict[str, Any]:
+    with world.lock:
+        dataset = world.datasets[request.match_info["dataset_id"]]
+        return {"events": list(dataset.accepted), **dataset_counts(dataset)}
+
+
 def requests_log(world: World, _: dict[str, Any], request: web.Request) -> dict[str, Any]:
     prefix = request.query.get("prefix", "/")
     with world.lock:
@@ -187,6 +206,8 @@ def add_routes(app: web.Application) -> None:
         ("POST", "/usage", set_usage),
         ("POST", "/webhooks/target", set_target),
         ("GET", "/requests", requests_log),
+        ("POST", "/datasets", add_dataset),
+        ("GET", "/datasets/{dataset_id}/events", dataset_events),
     ]
     for method, path, handler in routes:
         app.router.add_route(method, "/_emulator" + path, endpoint(handler))

@@ -74,6 +74,7 @@ class GraphError(Exception):
         self.code, self.message, self.type = code, message, type
         self.subcode, self.status, self.transient = subcode, status, transient
         self.headers = headers or {}
+        self.extra: dict[str, Any] = {}  # more error keys (error_user_title, error_user_msg)
 
     def reply(self) -> Reply:
         error: dict[str, Any] = {"message": self.message, "type": self.type, "code": self.code}
@@ -81,6 +82,7 @@ class GraphError(Exception):
             error["error_subcode"] = self.subcode
         if self.transient:
             error["is_transient"] = True
+        error.update(self.extra)
         error["fbtrace_id"] = fbtrace_id()
         headers = dict(self.headers)
         if self.code == 190:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import json
 import re
 import threading
 from collections.abc import Iterable, Mapping, Sequence
@@ -49,6 +50,8 @@ async def graph_endpoint(request: web.Request) -> web.StreamResponse:
         form = await request.post()
         for key in form:
             params.setdefault(key, str(form.getone(key)))
+    elif request.method == "POST" and request.content_type == "application/json":
+        params.update(await json_params(request))
     world.log_request(request.method, path, params)
     call = Call(request.method, path, params, f"{request.scheme}://{request.host}", version)
     try:
@@ -60,6 +63,17 @@ async def graph_endpoint(request: web.Request) -> web.StreamResponse:
     assert reply is not None, "top-level requests always get an answer"
     headers = {"Content-Type": reply.content_type, **reply.headers}
     return web.Response(status=reply.status, body=reply.text().encode(), headers=headers)
+
+
+async def json_params(request: web.Request) -> dict[str, str]:
+    """A JSON object body as Graph parameters (Conversions API clients post `data` this way)."""
+    try:
+        body = json.loads(await request.read())
+    except ValueError:
+        return {}
+    if not isinstance(body, dict):
+        return {}
+    return {k: v if isinstance(v, str) else json.dumps(v) for k, v in body.items()}
 
 
 def make_app(world: World, sender: WebhookSender) -> web.Application:
@@ -210,6 +224,21 @@ class GraphEmulator:
 
     def unsubscribe_app(self, page_id: str) -> None:
         self.world.unsubscribe_app(page_id)
+
+    # -- Conversions API -------------------------------------------------------------
+    def add_dataset(self, dataset_id: str, *, crm: bool = True) -> None:
+        """An Events Manager dataset for `/{dataset_id}/events` (a CRM one unless crm=False)."""
+        self.world.add_dataset(dataset_id, crm=crm)
+
+    def conversion_events(self, dataset_id: str) -> list[dict[str, Any]]:
+        """The events the dataset accepted, in the order received, each once (no duplicates)."""
+        with self.world.lock:
+            return [dict(event) for event in self.world.datasets[dataset_id].accepted]
+
+    def conversion_counts(self, dataset_id: str) -> dict[str, int]:
+        """{"received", "accepted", "duplicates"}: events of accepted requests, kept, dropped."""
+        with self.world.lock:
+            return control.dataset_counts(self.world.datasets[dataset_id])
 
     # -- tokens, faults, usage ------------------------------------------------------
     def expire_token(self, token: str | None = None) -> None:

@@ -43,6 +43,9 @@ DEFAULT_SCOPES = (
     "pages_show_list",
 )
 
+# Facebook lead ids have 15 or 16 digits; Conversion Leads refuses shorter ones.
+LEAD_ID_BASE = 900_000_000_000_000
+
 FAULT_KINDS = (
     "http500", "html502", "empty_page", "slow", "batch_null", "disconnect", "permission",
     "hidden",  # the object exists but this token may not see it: Graph's code 100, subcode 33
@@ -89,6 +92,18 @@ class TokenRecord:
     expires_at: int = 0  # 0 = never, as system-user tokens
     expired_at: datetime | None = None
     page_id: str = ""
+
+
+@dataclass
+class Dataset:
+    """One Events Manager dataset (Conversions API) and what it has received."""
+
+    id: str
+    crm: bool = True  # a CRM dataset, for Conversion Leads
+    accepted: list[dict[str, Any]] = field(default_factory=list)  # first copies, in order
+    duplicates: int = 0  # events dropped as already received (same event_name and event_id)
+    received: int = 0  # events in requests that were accepted, duplicates included
+    seen: set[tuple[str, str]] = field(default_factory=set)
 
 
 @dataclass
@@ -151,6 +166,7 @@ class World:
         self.faults: list[Fault] = []
         self.usage_percent = 0.0
         self.requests: list[tuple[str, str, dict[str, str]]] = []
+        self.datasets: dict[str, Dataset] = {}  # Conversions API datasets by id
         self._seq = itertools.count(1)
         self.issue_token(access_token)
 
@@ -202,7 +218,7 @@ class World:
             form = self.forms[form_id]
             seq = next(self._seq)
             lead = LeadRecord(
-                id=str(9_000_000_000_000 + seq),
+                id=str(LEAD_ID_BASE + seq),
                 form_id=form_id,
                 page_id=form.page_id,
                 created_time=(created_time or datetime.now(UTC)).astimezone(UTC),
@@ -222,6 +238,12 @@ class World:
         with self.lock:
             lead = self.leads.pop(lead_id)
             self.leads_by_form[lead.form_id].remove(lead)
+
+    def add_dataset(self, dataset_id: str, *, crm: bool = True) -> Dataset:
+        """An Events Manager dataset that takes Conversions API events (a CRM one by default)."""
+        with self.lock:
+            dataset = self.datasets[dataset_id] = Dataset(dataset_id, crm=crm)
+            return dataset
 
     def subscribe_app(self, page_id: str, fields: Sequence[str] = ("leadgen",)) -> None:
         with self.lock:
