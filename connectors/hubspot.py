@@ -248,7 +248,13 @@ class HubSpotConnector(ConnectorBase):
         return results
 
     def search_contacts(self, body: dict[str, Any]) -> dict[str, Any]:
-        """One page of HubSpot's contact search (the outcome reader's), errors mapped."""
+        """One page of HubSpot's contact search (the outcome reader's), errors mapped.
+
+        HubSpot refuses a filter on a property it lacks, so ours are made first, as the
+        first delivery would make them.
+        """
+        if not self._ready:
+            self.ensure_ready()
         response = self._send("POST", _SEARCH, json=body)
         if response.status_code != 200:
             raise self._error(response)

@@ -9,6 +9,7 @@ import pytest
 import requests
 
 from leadsync.emulators.hubspot import HubSpotEmulator
+from leadsync.emulators.hubspot_portal import Rejected
 
 TOKEN = "pat-na1-emulator-test"
 
@@ -159,3 +160,147 @@ def test_batch_property_creation_reports_what_it_could_not_make(api):
     body = response.json()
     assert [p["name"] for p in body["results"]] == ["fresh_one"]
     assert body["errors"][0]["category"] == "OBJECT_ALREADY_EXISTS"
+
+
+# -- contact search and what people change ------------------------------------------------
+
+SEARCH = "/crm/v3/objects/contacts/search"
+
+
+def contact_ids(api: Any, *emails: str) -> list[str]:
+    results = upsert(api, *(by_email(e, firstname=e[:3]) for e in emails)).json()["results"]
+    by_mail = {r["properties"]["email"]: r["id"] for r in results}
+    return [by_mail[e] for e in emails]
+
+
+def modified_since(moment: str) -> dict[str, Any]:
+    return {"propertyName": "lastmodifieddate", "operator": "GT", "value": moment}
+
+
+def test_search_answers_hubspots_shape_with_the_default_properties(api):
+    contact_ids(api, "a@x.test", "b@x.test")
+
+    body = api("POST", SEARCH, {}).json()
+
+    assert body["total"] == 2 and "paging" not in body
+    first = body["results"][0]
+    assert set(first["properties"]) == {
+        "createdate", "email", "firstname", "hs_object_id", "lastmodifieddate", "lastname"
+    }  # fmt: skip
+    assert first["properties"]["lastname"] is None
+    assert {"id", "createdAt", "updatedAt", "archived"} <= set(first)
+
+
+def test_a_salesperson_moving_a_stage_is_found_by_lastmodifieddate_in_order(emu, api):
+    first, second, third = contact_ids(api, "a@x.test", "b@x.test", "c@x.test")
+    mark = emu.contacts_with("email", "c@x.test")[0]["properties"]["lastmodifieddate"]
+
+    emu.set_property(second, "lifecyclestage", "customer")
+    emu.set_property(first, "lifecyclestage", "salesqualifiedlead")
+    body = {
+        "filterGroups": [{"filters": [modified_since(mark)]}],
+        "sorts": [{"propertyName": "lastmodifieddate", "direction": "ASCENDING"}],
+        "properties": ["lifecyclestage"],
+    }
+    found = api("POST", SEARCH, body).json()
+
+    assert [r["id"] for r in found["results"]] == [second, first]
+    assert [r["properties"]["lifecyclestage"] for r in found["results"]] == [
+        "customer", "salesqualifiedlead"
+    ]  # fmt: skip
+    assert set(found["results"][0]["properties"]) == {
+        "createdate", "hs_object_id", "lastmodifieddate", "lifecyclestage"
+    }  # fmt: skip
+    assert third not in [r["id"] for r in found["results"]]
+
+
+def test_every_change_moves_lastmodifieddate_forward(emu, api):
+    [contact] = contact_ids(api, "a@x.test")
+    stamps = [emu.contacts()[0]["properties"]["lastmodifieddate"]]
+    for stage in ("lead", "marketingqualifiedlead", "lead"):
+        stamps.append(
+            emu.set_property(contact, "lifecyclestage", stage)["properties"]["lastmodifieddate"]
+        )
+
+    assert stamps == sorted(stamps) and len(set(stamps)) == 4
+    assert emu.contacts()[0]["properties"]["lifecyclestage"] == "lead"  # a person may move it back
+
+
+def test_eq_filters_an_owner_and_groups_are_ored(emu, api):
+    a, b, c = contact_ids(api, "a@x.test", "b@x.test", "c@x.test")
+    emu.add_owner("7001", "Sam Seller")
+    emu.set_property(a, "hubspot_owner_id", "7001")
+    emu.set_property(c, "lifecyclestage", "customer")
+    owner = {"propertyName": "hubspot_owner_id", "operator": "EQ", "value": "7001"}
+    customer = {"propertyName": "lifecyclestage", "operator": "EQ", "value": "customer"}
+
+    only_owner = api("POST", SEARCH, {"filterGroups": [{"filters": [owner]}]}).json()
+    either = api("POST", SEARCH, {"filterGroups": [{"filters": [owner]}, {"filters": [customer]}]})
+    both = api("POST", SEARCH, {"filterGroups": [{"filters": [owner, customer]}]}).json()
+
+    assert [r["id"] for r in only_owner["results"]] == [a]
+    assert [r["id"] for r in either.json()["results"]] == [a, c]
+    assert both["total"] == 0 and b
+
+
+def test_a_property_change_hubspot_would_refuse_is_refused(emu, api):
+    [contact] = contact_ids(api, "a@x.test")
+
+    with pytest.raises(Rejected, match="not one of the allowed options"):
+        emu.set_property(contact, "hubspot_owner_id", "404")
+    with pytest.raises(Rejected, match="does not exist"):
+        emu.set_property("999999", "lifecyclestage", "customer")
+
+
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        ({"limit": 201}, "limit must be between 0 and 200"),
+        ({"after": "10000"}, "Paging past the first 10000"),
+        (
+            {
+                "filterGroups": [
+                    {"filters": [{"propertyName": "nope", "operator": "EQ", "value": 1}]}
+                ]
+            },
+            "Property nope does not exist",
+        ),
+        ({"filterGroups": [{"filters": [modified_since("0")]}] * 6}, "at most 5 groups"),
+        ({"sorts": ["email", "firstname"]}, "at most one sort"),
+    ],
+)
+def test_search_refuses_what_hubspot_refuses(api, body, says):
+    response = api("POST", SEARCH, body)
+
+    assert response.status_code == 400
+    assert response.json()["category"] == "VALIDATION_ERROR"
+    assert says in response.json()["message"]
+
+
+def test_after_pages_and_no_query_reaches_past_10000_results(emu, api):
+    with emu._state:  # noqa: SLF001 - 10,050 contacts in-process; through HTTP it takes minutes
+        for start in range(0, 10_050, 100):
+            emu.portal.upsert(
+                [by_email(f"c{n}@x.test") for n in range(start, min(start + 100, 10_050))]
+            )
+    first = api("POST", SEARCH, {"limit": 200}).json()
+    second = api("POST", SEARCH, {"limit": 200, "after": first["paging"]["next"]["after"]}).json()
+    last = api("POST", SEARCH, {"limit": 200, "after": "9900"}).json()
+
+    assert first["total"] == 10_050 and len(first["results"]) == 200
+    assert first["paging"]["next"]["after"] == "200"
+    assert int(second["results"][0]["id"]) == int(first["results"][-1]["id"]) + 1
+    assert len(last["results"]) == 100 and "paging" not in last
+
+
+def test_search_needs_the_token_and_the_controls_do_not(emu, api):
+    [contact] = contact_ids(api, "a@x.test")
+
+    assert requests.post(emu.url + SEARCH, json={}, timeout=5).status_code == 401
+    assert requests.post(f"{emu.url}/_emulator/owners", json={"id": "7"}, timeout=5).ok
+    changed = requests.post(
+        f"{emu.url}/_emulator/contacts/{contact}/properties",
+        json={"name": "hubspot_owner_id", "value": "7"},
+        timeout=5,
+    )
+    assert changed.json()["properties"]["hubspot_owner_id"] == "7"

@@ -1,7 +1,7 @@
 """Outcomes recorded in HubSpot (leadsync/outcomes/hubspot.py), against the HubSpot emulator.
 
 Leads go through the real outbox and connector (so the store keeps each
-contact id), then a salesperson (the emulator's `edit_contact`) moves contacts
+contact id), then a salesperson (the emulator's `set_property`) moves contacts
 along; the reader, through the contact search, records the stages once.
 """
 
@@ -17,7 +17,6 @@ from connectors import hubspot
 from leadsync.abc import ScoreUpdate
 from leadsync.emulators import hubspot_search
 from leadsync.emulators.hubspot import HubSpotEmulator
-from leadsync.emulators.hubspot_search import edit_contact
 from leadsync.errors import AuthError
 from leadsync.outbox.runner import DeliveryWorker
 from leadsync.outcomes import hubspot as reader_module
@@ -55,6 +54,19 @@ def deliver(emu, store, leads) -> dict[str, str]:
     return store.external_ids("crm", [lead.id for lead in leads])
 
 
+def edit(emu, contact_id: str, **properties: str) -> None:
+    """A salesperson changes properties of a contact in HubSpot's UI."""
+    for name, value in properties.items():
+        emu.set_property(contact_id, name, value)
+
+
+def add_property(emu, name: str, type_: str = "string", field_type: str = "text") -> None:
+    """A property HubSpot has by default that the emulator leaves out."""
+    spec = {"name": name, "label": name, "type": type_, "fieldType": field_type}
+    with emu._state:
+        emu.portal.create_property(spec | {"groupName": "contactinformation"})
+
+
 def stages(store, lead_id: str) -> list[str]:
     return [s.stage for s in store.stages_for([lead_id]).get(lead_id, [])]
 
@@ -77,18 +89,18 @@ def test_lifecycle_stages_sales_sets_become_stages_once(emu, store, reader):
     contacts = deliver(emu, store, leads)
     read = reader()
     assert read.read() == []  # nothing moved yet
-    edit_contact(emu, contacts[leads[0].id], lifecyclestage="salesqualifiedlead")
-    edit_contact(emu, contacts[leads[1].id], lifecyclestage="opportunity")
-    edit_contact(emu, contacts[leads[2].id], lifecyclestage="customer")
-    edit_contact(emu, contacts[leads[3].id], lifecyclestage="lead")  # not a stage of ours
+    edit(emu, contacts[leads[0].id], lifecyclestage="salesqualifiedlead")
+    edit(emu, contacts[leads[1].id], lifecyclestage="opportunity")
+    edit(emu, contacts[leads[2].id], lifecyclestage="customer")
+    edit(emu, contacts[leads[3].id], lifecyclestage="lead")  # not a stage of ours
     new = read.read()
     assert sorted((s.lead_id, s.stage, s.source) for s in new) == [
         (leads[0].id, "sql", "hubspot:crm"),
         (leads[1].id, "sql", "hubspot:crm"),
         (leads[2].id, "won", "hubspot:crm"),
     ]
-    edit_contact(emu, contacts[leads[1].id], lifecyclestage="salesqualifiedlead")  # back: same
-    edit_contact(emu, contacts[leads[0].id], lifecyclestage="customer")
+    edit(emu, contacts[leads[1].id], lifecyclestage="salesqualifiedlead")  # back: same
+    edit(emu, contacts[leads[0].id], lifecyclestage="customer")
     assert [(s.lead_id, s.stage) for s in read.read()] == [(leads[0].id, "won")]
     assert stages(store, leads[0].id) == ["sql", "won"]
     assert stages(store, leads[1].id) == ["sql"]
@@ -98,13 +110,14 @@ def test_lifecycle_stages_sales_sets_become_stages_once(emu, store, reader):
 def test_a_lost_property_and_a_mapping_of_its_own(emu, store, reader):
     leads = [make_lead(n) for n in range(2)]
     contacts = deliver(emu, store, leads)
+    add_property(emu, "hs_lead_status")
     read = reader(
         lifecycle_stages={"won": ["evangelist"]},
         lost_property="hs_lead_status",
         lost_values=["UNQUALIFIED"],
     )
-    edit_contact(emu, contacts[leads[0].id], hs_lead_status="unqualified")
-    edit_contact(emu, contacts[leads[1].id], lifecyclestage="evangelist")
+    edit(emu, contacts[leads[0].id], hs_lead_status="unqualified")
+    edit(emu, contacts[leads[1].id], lifecyclestage="evangelist")
     new = read.read()
     assert sorted((s.lead_id, s.stage) for s in new) == [
         (leads[0].id, "lost"),
@@ -116,7 +129,8 @@ def test_a_stage_is_dated_by_hubspot_s_own_stage_date_when_it_has_one(emu, store
     [lead] = [make_lead(1)]
     contacts = deliver(emu, store, [lead])
     when = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=3)
-    edit_contact(
+    add_property(emu, "hs_lifecyclestage_customer_date", "datetime", "date")
+    edit(
         emu,
         contacts[lead.id],
         lifecyclestage="customer",
@@ -134,12 +148,12 @@ def test_reading_goes_on_from_the_stored_cursor_with_an_overlap(emu, store, read
     cursor = store.get_meta(cursor_key("crm"))
     assert cursor
     # A contact whose last change is long before the cursor is not read again...
-    edit_contact(emu, contacts[leads[0].id], lifecyclestage="customer")
+    edit(emu, contacts[leads[0].id], lifecyclestage="customer")
     emu.portal.contacts[contacts[leads[0].id]]["properties"]["lastmodifieddate"] = (
         (datetime.now(UTC) - timedelta(hours=1)).isoformat().replace("+00:00", "Z")
     )
     # ...one changed within the overlap is (HubSpot's index may have shown it late).
-    edit_contact(emu, contacts[leads[1].id], lifecyclestage="customer")
+    edit(emu, contacts[leads[1].id], lifecyclestage="customer")
     assert [s.lead_id for s in reader().read()] == [leads[1].id]  # a replica taking over
     store.set_meta(cursor_key("crm"), "")  # a new destination reads 90 days back
     assert [s.lead_id for s in reader().read()] == [leads[0].id]
@@ -149,7 +163,7 @@ def test_many_changed_contacts_are_read_in_pages_of_100(emu, store, reader):
     leads = [make_lead(n) for n in range(250)]
     contacts = deliver(emu, store, leads)
     for lead in leads:
-        edit_contact(emu, contacts[lead.id], lifecyclestage="customer")
+        edit(emu, contacts[lead.id], lifecyclestage="customer")
     emu.request_counts.clear()
     assert len(reader().read()) == 250
     assert emu.request_counts[SEARCH] == 3
@@ -163,7 +177,7 @@ def test_past_hubspot_s_paging_cap_the_search_starts_again_from_the_newest(
     leads = [make_lead(n) for n in range(350)]
     contacts = deliver(emu, store, leads)
     for lead in leads:
-        edit_contact(emu, contacts[lead.id], lifecyclestage="salesqualifiedlead")
+        edit(emu, contacts[lead.id], lifecyclestage="salesqualifiedlead")
     assert len(reader().read()) == 350
 
 
@@ -174,7 +188,7 @@ def test_one_contact_for_two_leads_is_the_newest_lead_s_outcome(emu, store, read
     )
     contacts = deliver(emu, store, [first, again])
     assert contacts[first.id] == contacts[again.id]
-    edit_contact(emu, contacts[first.id], lifecyclestage="customer")
+    edit(emu, contacts[first.id], lifecyclestage="customer")
     assert [s.lead_id for s in reader().read()] == [again.id]
 
 

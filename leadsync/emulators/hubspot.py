@@ -7,14 +7,18 @@ properties, `hasUniqueValue`; a batch makes what it can and answers 207);
 `POST /crm/v3/objects/contacts/batch/upsert` (at most 100 inputs, each keyed by
 `idProperty` = `email` or a unique-value property, the whole batch rejected with
 400 `VALIDATION_ERROR` when one input is invalid, results in no promised
-order); `POST /crm/v3/objects/contacts` (one contact); the contacts search
-(`hubspot_search.py`, with a salesperson's edits); the error JSON
+order); `POST /crm/v3/objects/contacts` (one contact); the contact search
+(`hubspot_search.py`: filterGroups, one sort, `properties`, `limit` ≤ 200,
+`after` paging, the 10,000-result cap); the error JSON
 (`status`, `message`, `category`, `correlationId`); and the
 `X-HubSpot-RateLimit-*` headers on every answer, with 429s in HubSpot's
 `policyName` form when the rolling ten-second window is exceeded. Tests read
 the portal back (`contacts_with`, `properties`, `request_counts`) and inject
 failures (`throttle`, `fail`, `reject`, `stall`, `revoke_token`, `deny_scopes`,
-`delete_property`). Where the reference is silent the emulator says so in a
+`delete_property`), and act as the people using HubSpot do (`set_property`: a
+salesperson moves a contact's lifecycle stage or owner; `add_owner`; also as
+`POST /_emulator/contacts/{id}/properties` and `/_emulator/owners`, no token).
+Where the reference is silent the emulator says so in a
 comment (a unique-value conflict, the lifecycle stage never moving back).
 """
 
@@ -30,9 +34,9 @@ from typing import Any
 
 from aiohttp import web
 
-from leadsync.emulators import hubspot_search
 from leadsync.emulators.background import BackgroundServer, Fault
 from leadsync.emulators.hubspot_portal import Portal, Rejected
+from leadsync.emulators.hubspot_search import search
 
 # HubSpot's documented burst window for private apps: requests per rolling 10 seconds.
 WINDOW_MS = 10_000
@@ -40,6 +44,8 @@ DEFAULT_BURST_LIMIT = 100
 DAILY_LIMIT = 250_000
 BATCH_LIMIT = 100
 UPSERT_PATH = "/crm/v3/objects/contacts/batch/upsert"
+SEARCH_PATH = "/crm/v3/objects/contacts/search"
+CONTROL = "/_emulator/"  # test controls: what people do in HubSpot's UI; no token
 
 
 def _error(status: int, message: str, category: str, **extra: Any) -> web.Response:
@@ -88,6 +94,17 @@ class HubSpotEmulator(BackgroundServer):
     @property
     def total_requests(self) -> int:
         return sum(self.request_counts.values())
+
+    # -- what people do in HubSpot --------------------------------------------------
+    def set_property(self, contact_id: str, name: str, value: str) -> dict[str, Any]:
+        """A salesperson changes one property of a contact (lifecycle stage, owner, ...)."""
+        with self._state:
+            return self.portal.set_property(contact_id, name, value)
+
+    def add_owner(self, owner_id: str, name: str = "") -> None:
+        """A user who can own contacts (an option of hubspot_owner_id)."""
+        with self._state:
+            self.portal.add_owner(owner_id, name)
 
     # -- failures ---------------------------------------------------------------
     def throttle(
@@ -152,7 +169,9 @@ class HubSpotEmulator(BackgroundServer):
         app.router.add_post("/crm/v3/properties/contacts/batch/create", self._create_properties)
         app.router.add_post(UPSERT_PATH, self._batch_upsert)
         app.router.add_post("/crm/v3/objects/contacts", self._create_contact)
-        hubspot_search.add_routes(self, app)
+        app.router.add_post(SEARCH_PATH, self._search)
+        app.router.add_post(CONTROL + "contacts/{contact_id}/properties", self._control_set)
+        app.router.add_post(CONTROL + "owners", self._control_owner)
 
     def middlewares(self) -> list[Any]:
         return [self._count, *super().middlewares(), self._guard]
@@ -166,6 +185,8 @@ class HubSpotEmulator(BackgroundServer):
     @web.middleware
     async def _guard(self, request: web.Request, handler: Any) -> web.StreamResponse:
         """Authentication, scopes and the rate limit, in HubSpot's order; then the headers."""
+        if request.path.startswith(CONTROL):
+            return await handler(request)
         if request.headers.get("Authorization") != f"Bearer {self.token}":
             return _error(
                 401,
@@ -302,3 +323,33 @@ class HubSpotEmulator(BackgroundServer):
         except Rejected as exc:
             return _error(exc.status, exc.message, exc.category, **exc.extra)
         return web.json_response(created, status=201)
+
+    async def _search(self, request: web.Request) -> web.Response:
+        try:
+            body = await self._json(request)
+            with self._state:
+                answer = search(self.portal.all_contacts(), body, self.portal.properties)
+        except Rejected as exc:
+            return _error(exc.status, exc.message, exc.category, **exc.extra)
+        return web.json_response(answer)
+
+    async def _control_set(self, request: web.Request) -> web.Response:
+        """POST /_emulator/contacts/{id}/properties {"name", "value"}: a person's edit."""
+        try:
+            body = await self._json(request)
+            contact_id = request.match_info["contact_id"]
+            changed = self.set_property(contact_id, str(body["name"]), str(body["value"]))
+        except KeyError as exc:
+            return _error(400, f"missing {exc}", "VALIDATION_ERROR")
+        except Rejected as exc:
+            return _error(exc.status, exc.message, exc.category, **exc.extra)
+        return web.json_response(changed)
+
+    async def _control_owner(self, request: web.Request) -> web.Response:
+        """POST /_emulator/owners {"id", "name"?}: a user who can own contacts."""
+        try:
+            body = await self._json(request)
+            self.add_owner(str(body["id"]), str(body.get("name", "")))
+        except (KeyError, Rejected) as exc:
+            return _error(400, f"invalid owner: {exc}", "VALIDATION_ERROR")
+        return web.json_response({"success": True})

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -69,6 +69,8 @@ def default_properties() -> dict[str, dict[str, Any]]:
         _property("jobtitle", "Job Title", "string", "text"),
         _property("website", "Website URL", "string", "text"),
         _property("lifecyclestage", "Lifecycle Stage", "enumeration", "radio", options=stages),
+        # The contact owner: an enumeration of the portal's users (`Portal.add_owner`).
+        _property("hubspot_owner_id", "Contact owner", "enumeration", "select", options=[]),
         _property("hs_object_id", "Record ID", "number", "number", formField=False),
         _property("createdate", "Create Date", "datetime", "date", formField=False),
         _property("lastmodifieddate", "Last Modified Date", "datetime", "date", formField=False),
@@ -84,6 +86,7 @@ class Portal:
         self.contacts: dict[str, dict[str, Any]] = {}
         self._index: dict[tuple[str, str], str] = {}  # (unique property, value) -> contact id
         self._next_id = 1001
+        self._last_change: datetime | None = None
 
     # -- properties -------------------------------------------------------------
     def create_property(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -114,6 +117,24 @@ class Portal:
 
     def _unique(self, name: str) -> bool:
         return name == "email" or bool(self.properties.get(name, {}).get("hasUniqueValue"))
+
+    def add_owner(self, owner_id: str, name: str = "") -> None:
+        """A user of the account; contacts can then have hubspot_owner_id = owner_id."""
+        options = self.properties["hubspot_owner_id"]["options"]
+        label = name or f"Owner {owner_id}"
+        order = len(options)
+        options.append({"label": label, "value": owner_id, "displayOrder": order, "hidden": False})
+
+    def set_property(self, contact_id: str, name: str, value: str) -> dict[str, Any]:
+        """What a salesperson does in HubSpot's UI: one property of one contact, any stage.
+
+        Unlike the API (`_moves_back`), a person may move the lifecycle stage back.
+        """
+        if contact_id not in self.contacts:
+            raise Rejected(404, f"Contact {contact_id} does not exist", "OBJECT_NOT_FOUND")
+        result = self._apply(contact_id, self._validated({name: value}, contact_id), by_person=True)
+        result.pop("new")
+        return result
 
     # -- contacts -----------------------------------------------------------------
     def all_contacts(self) -> list[dict[str, Any]]:
@@ -217,8 +238,20 @@ class Portal:
             return False
         return LIFECYCLE_STAGES.index(wanted) < LIFECYCLE_STAGES.index(current)
 
-    def _apply(self, contact_id: str | None, properties: dict[str, str]) -> dict[str, Any]:
-        now = _now()
+    def _modified_now(self) -> str:
+        """Now, later than any change before: one change per millisecond at most (HubSpot
+        changes by people and syncs are further apart; tests make several per millisecond)."""
+        now = datetime.now(UTC)
+        now = now.replace(microsecond=now.microsecond // 1000 * 1000)
+        if self._last_change is not None and now <= self._last_change:
+            now = self._last_change + timedelta(milliseconds=1)
+        self._last_change = now
+        return now.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+    def _apply(
+        self, contact_id: str | None, properties: dict[str, str], *, by_person: bool = False
+    ) -> dict[str, Any]:
+        now = self._modified_now()
         if contact_id is None:
             contact_id = str(self._next_id)
             self._next_id += 1
@@ -230,7 +263,8 @@ class Portal:
         else:
             contact, new = self.contacts[contact_id], False
         props = contact["properties"]
-        if self._moves_back(props.get("lifecyclestage", ""), properties.get("lifecyclestage", "")):
+        wanted = properties.get("lifecyclestage", "")
+        if not by_person and self._moves_back(props.get("lifecyclestage", ""), wanted):
             properties = {k: v for k, v in properties.items() if k != "lifecyclestage"}
         for name, value in properties.items():
             if self._unique(name) and props.get(name):

@@ -1,158 +1,189 @@
-"""HubSpot's CRM search for contacts, and a salesperson editing a contact, for the emulator.
+"""HubSpot's CRM search (`POST /crm/v3/objects/contacts/search`) over the emulator's contacts.
 
-`POST /crm/v3/objects/contacts/search` as HubSpot's reference documents it:
-`filterGroups` (a contact matches when every filter of one group matches; at
-most 5 groups and 18 filters), operators `EQ`, `NEQ`, `LT`, `LTE`, `GT`, `GTE`,
-`IN`, `NOT_IN`, `HAS_PROPERTY`, `NOT_HAS_PROPERTY`; date-time properties
-compared as Unix milliseconds (ISO text is taken too); one sort;
-`limit` at most 200; `after` is an offset, and paging stops at 10,000 results
-(a 400 past it: a client narrows its filter instead); `properties` picks what
-each result carries besides `createdate`, `hs_object_id` and `lastmodifieddate`.
-Answers: `total`, `results` and `paging.next.after` while more remain.
-`edit_contact` plays a person in HubSpot's UI, who may also move a lifecycle
-stage back (the API only moves it forward); the edit bumps `lastmodifieddate`.
+Pure: `search(contacts, body, properties)` answers what HubSpot answers, or
+raises `Rejected`. As HubSpot's "Search the CRM" reference and changelog say:
+`filterGroups` are OR-ed and the filters inside a group AND-ed (at most 5
+groups, 10 filters in a group, 25 in all); operators EQ, NEQ, LT, LTE, GT, GTE,
+BETWEEN, IN, NOT_IN, HAS_PROPERTY, NOT_HAS_PROPERTY; datetime values compare
+as instants (epoch milliseconds or ISO text); one sort; `properties` chooses
+the returned properties (else createdate, email, firstname, hs_object_id,
+lastmodifieddate, lastname); `limit` at most 200; `after` pages on, and no
+query reaches past its 10,000th result (HubSpot answers 400 there).
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any
 
-from aiohttp import web
+from leadsync.emulators.hubspot_portal import Rejected
 
-from leadsync.emulators.hubspot_portal import Portal, Rejected
-
-if TYPE_CHECKING:
-    from leadsync.emulators.hubspot import HubSpotEmulator
-
-SEARCH_PATH = "/crm/v3/objects/contacts/search"
+# "Search the CRM" limits: 200 records per page (raised from 100), 10,000 results per query.
 MAX_LIMIT = 200
+DEFAULT_LIMIT = 10
 MAX_RESULTS = 10_000
-MAX_GROUPS, MAX_FILTERS = 5, 18
-DEFAULT_PROPERTIES = ("createdate", "hs_object_id", "lastmodifieddate")
-OPERATORS = {"EQ", "NEQ", "LT", "LTE", "GT", "GTE", "IN", "NOT_IN", "HAS_PROPERTY",
-             "NOT_HAS_PROPERTY"}  # fmt: skip
+# Changelog, Aug 2024: up to 5 filter groups, 10 filters per group, 25 filters in all.
+MAX_GROUPS, MAX_GROUP_FILTERS, MAX_FILTERS = 5, 10, 25
+DEFAULT_PROPERTIES = ("createdate", "email", "firstname", "hs_object_id", "lastmodifieddate",
+                      "lastname")  # fmt: skip
+ALWAYS = ("createdate", "hs_object_id", "lastmodifieddate")
 
 
-def _bad(message: str) -> Rejected:
+def invalid(message: str) -> Rejected:
     return Rejected(400, message, "VALIDATION_ERROR")
 
 
-def _comparable(portal: Portal, name: str, value: Any) -> Any:
-    """A value as HubSpot compares it: date-times as Unix ms, numbers as numbers, text as is."""
-    kind = portal.properties.get(name, {}).get("type")
-    text = "" if value is None else str(value)
-    if kind in ("datetime", "date"):
-        if text.isdigit():
-            return int(text)
-        try:
-            return int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() * 1000)
-        except ValueError:
-            raise _bad(f"{text} is not a valid date-time for {name}") from None
-    if kind == "number":
-        try:
-            return float(text)
-        except ValueError:
-            raise _bad(f"{text} is not a valid number for {name}") from None
-    return text.lower()  # HubSpot's text filters ignore case
-
-
-def _matches(portal: Portal, contact: dict[str, Any], spec: dict[str, Any]) -> bool:
-    name, operator = str(spec.get("propertyName", "")), str(spec.get("operator", ""))
-    if operator not in OPERATORS:
-        raise _bad(f"Unknown operator {operator!r}")
-    stored = contact["properties"].get(name)
-    has = stored not in (None, "")
-    if operator in ("HAS_PROPERTY", "NOT_HAS_PROPERTY"):
-        return has == (operator == "HAS_PROPERTY")
-    if operator in ("IN", "NOT_IN"):
-        wanted = {_comparable(portal, name, v) for v in spec.get("values") or []}
-        inside = has and _comparable(portal, name, stored) in wanted
-        return inside == (operator == "IN")
-    if not has:
-        return operator == "NEQ"
-    left, right = _comparable(portal, name, stored), _comparable(portal, name, spec.get("value"))
-    return {
-        "EQ": left == right, "NEQ": left != right, "LT": left < right, "LTE": left <= right,
-        "GT": left > right, "GTE": left >= right,
-    }[operator]  # fmt: skip
-
-
-def _checked(body: dict[str, Any]) -> tuple[list[list[dict[str, Any]]], int, int]:
-    groups = [g.get("filters") or [] for g in body.get("filterGroups") or []]
-    if len(groups) > MAX_GROUPS or sum(len(g) for g in groups) > MAX_FILTERS:
-        raise _bad(f"At most {MAX_GROUPS} filterGroups and {MAX_FILTERS} filters in all")
-    try:
-        limit, after = int(body.get("limit", 10)), int(body.get("after") or 0)
-    except (TypeError, ValueError):
-        raise _bad("limit and after must be numbers") from None
-    if not 0 < limit <= MAX_LIMIT:
-        raise _bad(f"limit must be between 1 and {MAX_LIMIT}")
-    if after + limit > MAX_RESULTS:
-        raise _bad(f"Paging past {MAX_RESULTS} results is not allowed; narrow the filters")
-    return groups, limit, after
-
-
-def _sort_key(portal: Portal, contact: dict[str, Any], name: str) -> tuple[bool, Any]:
-    value = contact["properties"].get(name)
-    missing = value in (None, "")  # contacts without the property sort last
-    return missing, _comparable(portal, name, "0" if missing else value)
-
-
-def search(portal: Portal, body: dict[str, Any]) -> dict[str, Any]:
-    """One page of the contacts matching the body's filters, in its sort order."""
-    groups, limit, after = _checked(body)
-    found = [
-        c
-        for c in portal.contacts.values()
-        if not groups or any(all(_matches(portal, c, f) for f in g) for g in groups)
-    ]
-    for sort in reversed(body.get("sorts") or []):
-        name = str(sort.get("propertyName", ""))
-        descending = sort.get("direction") == "DESCENDING"
-        found.sort(key=lambda c, n=name: _sort_key(portal, c, n), reverse=descending)
-    wanted = [*DEFAULT_PROPERTIES, *(body.get("properties") or [])]
-    page = found[after : after + limit]
+def search(
+    contacts: list[dict[str, Any]], body: Mapping[str, Any], specs: Mapping[str, Any]
+) -> dict[str, Any]:
+    """HubSpot's answer to a contact search `body` over `contacts` with property `specs`."""
+    limit = bounded_int(body.get("limit", DEFAULT_LIMIT), "limit", 0, MAX_LIMIT)
+    offset = bounded_int(body.get("after", 0) or 0, "after", 0, None)
+    if offset >= MAX_RESULTS:
+        raise invalid(f"Paging past the first {MAX_RESULTS} results of a search is not possible")
+    keep = matcher(body.get("filterGroups") or [], specs)
+    found = [c for c in contacts if keep(c["properties"])]
+    sort_contacts(found, body.get("sorts") or [], specs)
+    end = min(offset + limit, MAX_RESULTS, len(found))
+    names = wanted_properties(body.get("properties"))
     answer: dict[str, Any] = {
         "total": len(found),
-        "results": [
-            {
-                "id": c["id"],
-                "properties": {n: c["properties"].get(n) for n in wanted},
-                "createdAt": c["createdAt"],
-                "updatedAt": c["updatedAt"],
-                "archived": False,
-            }
-            for c in page
-        ],
+        "results": [shown(contact, names) for contact in found[offset:end]],
     }
-    if after + limit < len(found):
-        answer["paging"] = {"next": {"after": str(after + limit)}}
+    if end < min(len(found), MAX_RESULTS):
+        answer["paging"] = {"next": {"after": str(end)}}
     return answer
 
 
-def add_routes(emu: HubSpotEmulator, app: web.Application) -> None:
-    """Serves the search endpoint of `emu`'s portal."""
-
-    async def handle(request: web.Request) -> web.Response:
-        try:
-            body = await emu._json(request)  # noqa: SLF001 - the emulator's own JSON rules
-            with emu._state:  # noqa: SLF001
-                answer = search(emu.portal, body)
-        except Rejected as exc:
-            return web.json_response(
-                {"status": "error", "message": exc.message, "category": exc.category},
-                status=exc.status,
-            )
-        return web.json_response(answer)
-
-    app.router.add_post(SEARCH_PATH, handle)
+def bounded_int(value: Any, name: str, low: int, high: int | None) -> int:
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise invalid(f"Invalid input JSON: {name} must be an integer") from None
+    if number < low or (high is not None and number > high):
+        raise invalid(f"{name} must be between {low} and {high}" if high else f"{name} < {low}")
+    return number
 
 
-def edit_contact(emu: HubSpotEmulator, contact_id: str, **properties: str) -> None:
-    """A salesperson edits a contact in HubSpot's UI (a stage may move back there)."""
-    now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    with emu._state:  # noqa: SLF001
-        contact = emu.portal.contacts[contact_id]
-        contact["properties"].update(properties)
-        contact["properties"]["lastmodifieddate"] = contact["updatedAt"] = now
+def wanted_properties(requested: Any) -> list[str]:
+    if not requested:
+        return list(DEFAULT_PROPERTIES)
+    return list(dict.fromkeys([*ALWAYS, *(str(name) for name in requested)]))
+
+
+def shown(contact: dict[str, Any], names: list[str]) -> dict[str, Any]:
+    props = contact["properties"]
+    return {
+        "id": contact["id"],
+        "properties": {name: props.get(name) for name in names},
+        "createdAt": contact["createdAt"],
+        "updatedAt": contact["updatedAt"],
+        "archived": False,
+    }
+
+
+Match = Callable[[Mapping[str, str]], bool]
+
+
+def matcher(groups: Any, specs: Mapping[str, Any]) -> Match:
+    """True for properties that match any group (all filters of it); no groups: everything."""
+    if not isinstance(groups, list) or len(groups) > MAX_GROUPS:
+        raise invalid(f"filterGroups must be a list of at most {MAX_GROUPS} groups")
+    tests: list[list[Match]] = []
+    for group in groups:
+        filters = group.get("filters") if isinstance(group, dict) else None
+        if not isinstance(filters, list) or not 0 < len(filters) <= MAX_GROUP_FILTERS:
+            raise invalid(f"each filter group needs 1 to {MAX_GROUP_FILTERS} filters")
+        tests.append([single(f, specs) for f in filters])
+    if sum(len(group) for group in tests) > MAX_FILTERS:
+        raise invalid(f"a search takes at most {MAX_FILTERS} filters")
+    if not tests:
+        return lambda props: True
+    return lambda props: any(all(test(props) for test in group) for group in tests)
+
+
+def single(spec: Any, specs: Mapping[str, Any]) -> Match:
+    if not isinstance(spec, dict) or not spec.get("propertyName") or not spec.get("operator"):
+        raise invalid("Invalid input JSON: each filter needs propertyName and operator")
+    name, operator = str(spec["propertyName"]), str(spec["operator"])
+    if name not in specs:
+        raise invalid(f"Property {name} does not exist")
+    key = value_key(specs[name]["type"])
+    if operator == "HAS_PROPERTY":
+        return lambda props: bool(props.get(name))
+    if operator == "NOT_HAS_PROPERTY":
+        return lambda props: not props.get(name)
+    if operator in ("IN", "NOT_IN"):
+        wanted = {key(str(v)) for v in spec.get("values") or []}
+        inside = operator == "IN"
+        return lambda props: bool(props.get(name)) and (key(props[name]) in wanted) == inside
+    if operator == "BETWEEN":
+        low, high = key(str(spec.get("value"))), key(str(spec.get("highValue")))
+        return lambda props: bool(props.get(name)) and low <= key(props[name]) <= high
+    compare = COMPARISONS.get(operator)
+    if compare is None or "value" not in spec:
+        raise invalid(f"Unsupported filter {operator} on {name}")
+    target = key(str(spec["value"]))
+    if operator == "NEQ":
+        return lambda props: not props.get(name) or key(props[name]) != target
+    return lambda props: bool(props.get(name)) and compare(key(props[name]), target)
+
+
+COMPARISONS: dict[str, Callable[[Any, Any], bool]] = {
+    "EQ": lambda a, b: a == b,
+    "NEQ": lambda a, b: a != b,
+    "LT": lambda a, b: a < b,
+    "LTE": lambda a, b: a <= b,
+    "GT": lambda a, b: a > b,
+    "GTE": lambda a, b: a >= b,
+}
+
+
+def value_key(type_: str) -> Callable[[str], Any]:
+    """How values of a property type compare: instants, numbers, or text without case."""
+    if type_ in ("datetime", "date"):
+        return instant
+    if type_ == "number":
+        return number
+    return lambda text: text.lower()
+
+
+def instant(text: str) -> float:
+    """Epoch milliseconds of an epoch-ms value or ISO-8601 text."""
+    if text.lstrip("-").isdigit():
+        return float(text)
+    try:
+        return datetime.fromisoformat(text).timestamp() * 1000
+    except ValueError:
+        raise invalid(f"{text} is not a valid datetime (epoch milliseconds or ISO 8601)") from None
+
+
+def number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise invalid(f"{text} was not a valid number.") from None
+
+
+def sort_contacts(contacts: list[dict[str, Any]], sorts: Any, specs: Mapping[str, Any]) -> None:
+    """Sorts in place by HubSpot's one sort (default: record id); empty values go last."""
+    if not isinstance(sorts, list) or len(sorts) > 1:
+        raise invalid("sorts takes at most one sort")
+    name, descending = "hs_object_id", False
+    if sorts:
+        sort = sorts[0]
+        if isinstance(sort, str):
+            name, descending = sort.lstrip("-"), sort.startswith("-")
+        elif isinstance(sort, dict) and sort.get("propertyName"):
+            name = str(sort["propertyName"])
+            descending = str(sort.get("direction", "ASCENDING")).upper() == "DESCENDING"
+        else:
+            raise invalid("Invalid input JSON: each sort needs propertyName")
+    if name not in specs:
+        raise invalid(f"Property {name} does not exist")
+    key = value_key(specs[name]["type"])
+    by_id = sorted(contacts, key=lambda c: int(c["id"]))  # ties stay in record id order
+    valued = [c for c in by_id if c["properties"].get(name)]
+    valued.sort(key=lambda c: key(c["properties"][name]), reverse=descending)
+    contacts[:] = valued + [c for c in by_id if not c["properties"].get(name)]
