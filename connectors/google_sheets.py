@@ -219,9 +219,19 @@ class GoogleSheetsConnector(ConnectorBase):
             found = {ws.title.casefold(): ws for ws in book.worksheets()}.get(title.casefold())
             if found is None:
                 return [f"the daemon will create the worksheet {title!r} with its header"]
-            if self._read_state(found, [])[2] is not None:
+            header, _, change = self._read_state(found, [])
+            if change is not None:
                 return [f"the daemon will write the header row of worksheet {title!r}"]
-            return []
+            return self._outcome_notes(title, header)
+
+    def _outcome_notes(self, title: str, header: list[str]) -> list[str]:
+        """Outcome columns the worksheet lacks: nothing fails, but nothing is read from them."""
+        wanted = (self.settings.outcome_column, self.settings.value_column)
+        return [
+            f"worksheet {title!r} has no column {name!r} yet: outcomes are read once it is added"
+            for name in wanted
+            if name and name not in header
+        ]
 
     def deliver(self, batch: Sequence[ScoredLead]) -> list[DeliveryResult]:
         """Upserts every lead of the batch; a whole-call failure is raised."""

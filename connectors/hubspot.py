@@ -248,7 +248,12 @@ class HubSpotConnector(ConnectorBase):
         return results
 
     def search_contacts(self, body: dict[str, Any]) -> dict[str, Any]:
-        """One page of HubSpot's contact search (the outcome reader's), errors mapped."""
+        """One page of HubSpot's contact search (the outcome reader's), errors mapped.
+
+        Reading never writes: HubSpot refuses a filter on a property it lacks, and
+        until the first delivery makes ours no contact can be ours, so that refusal
+        is an empty page.
+        """
         response = self._send("POST", _SEARCH, json=body)
         if response.status_code == 400 and _ours_missing(_json(response)):
             # Our properties are made by the first delivery: until then no contact is ours.

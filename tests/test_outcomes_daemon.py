@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from leadsync.config import load_config
 from leadsync.emulators.hubspot import HubSpotEmulator
 from tests.daemon_harness import (
     DaemonThread,
@@ -19,6 +20,8 @@ from tests.daemon_harness import (
     sheets_destination,
     wait_until,
 )
+from tests.e2e.process import free_port, sheets_destination_toml
+from tests.test_reload import write
 
 
 def type_into(sheets, lead_id: str, column: str, text: str) -> None:
@@ -94,7 +97,30 @@ def test_a_salesperson_s_hubspot_stage_reaches_the_store_of_a_running_daemon(gra
             [contact] = wait_until(lambda: hubspot.contacts_with("email", "dana@umbrella.com"))
             hubspot.set_property(contact["id"], "lifecyclestage", "customer")
             wait_until(lambda: stages(running.store, [lead_id]) == {lead_id: [("won", None)]}, 30)
-            [status] = [s for s in running.store.statuses() if s.service == "outcomes:crm"] or [
-                None
-            ]
-            assert status is None or status.ok  # never failed
+            statuses = running.store.statuses()
+            assert all(s.ok for s in statuses if s.service.startswith("outcomes:"))  # no failure
+
+
+def test_sighup_that_names_a_status_column_starts_reading_it(graph, sheets, tmp_path):
+    form_id = graph.add_form("111", "Demo", ["email"])
+    lead_id = graph.create_lead(form_id, {"email": "p1@acme.com"})
+    config = tmp_path / "leadsync.toml"
+    plain = sheets_destination_toml(sheets, tmp_path, spreadsheet="sales", name="sheet")
+    write(config, graph, port=free_port(), pages=["111"], dests=plain, poll="1s")
+
+    def outcome_jobs(running) -> list[str]:
+        jobs = running.daemon.scheduler.get_jobs()
+        return sorted(j.id for j in jobs if j.id.startswith("outcomes:"))
+
+    with DaemonThread(load_config(config), config_path=config) as running:
+        graph.set_webhook_target(f"{running.url}/webhook")
+        graph.send_webhook([lead_id]).result(timeout=30)
+        wait_until(lambda: len(sheet_rows(sheets)) == 1, 30, "the row")
+        assert outcome_jobs(running) == []
+        sheets.add_column("sales", "Leads", "Status")
+        type_into(sheets, lead_id, "Status", "Qualified")
+        with_status = plain + 'outcome_column = "Status"\n'
+        write(config, graph, port=free_port(), pages=["111"], dests=with_status, poll="1s")
+        running.run(running.daemon.reload_config())
+        assert outcome_jobs(running) == ["outcomes:sheet"]
+        wait_until(lambda: stages(running.store, [lead_id]) == {lead_id: [("sql", None)]}, 30)

@@ -1,7 +1,7 @@
 """Outcomes recorded in HubSpot (leadsync/outcomes/hubspot.py), against the HubSpot emulator.
 
 Leads go through the real outbox and connector (so the store keeps each
-contact id), then a salesperson (the emulator's `edit_contact`) moves contacts
+contact id), then a salesperson (the emulator's `set_property`) moves contacts
 along; the reader, through the contact search, records the stages once.
 """
 

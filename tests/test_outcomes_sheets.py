@@ -266,3 +266,18 @@ def test_a_sheet_without_its_status_column_says_so_once(sheets, store, tmp_path)
     header = sheets.values("sales", "Leads")[0]
     sheets.set_cell("sales", "Leads", f"{chr(ord('A') + header.index('Stage'))}2", "Lost")
     assert [s.stage for s in reader.read()] == ["lost"]
+
+
+def test_check_says_when_the_sheet_lacks_an_outcome_column(sheets, store, tmp_path):
+    sheet = Sheet(sheets, store, tmp_path, 1)
+    sheets.reset_counters()
+    present = GoogleSheetsConnector(sheet.name, sheet.settings)
+    assert present.check_ready() == []
+    update = {"outcome_column": "Stage", "value_column": "Deal value"}
+    lacking = GoogleSheetsConnector(sheet.name, sheet.settings.model_copy(update=update))
+    assert lacking.check_ready() == [
+        "worksheet 'Leads' has no column 'Stage' yet: outcomes are read once it is added"
+    ]
+    for connector in (present, lacking):
+        connector.close()
+    assert sheets.writes == 0  # check changes nothing

@@ -116,11 +116,11 @@ class HubSpotOutcomes:
         query, after, pages = self._changed("GTE", since), "", 0
         while pages < MAX_PAGES:
             page, pages = self._connector.search_contacts(query | self._after(after)), pages + 1
-            self._keep(page, found)
+            offset = int(after or 0) + len(self._keep(page, found))
             after = str(page.get("paging", {}).get("next", {}).get("after", ""))
-            if not after:
-                break
-            if int(after) + PAGE_SIZE > SEARCH_RESULTS_CAP:
+            if not after and int(page.get("total", 0)) <= offset:
+                break  # all read
+            if not after or int(after) + PAGE_SIZE >= SEARCH_RESULTS_CAP:
                 newest = self._newest(found.values())
                 if newest is None:  # contacts without a last change: nothing to go on from
                     break

@@ -1,7 +1,8 @@
 """Runs the outcome readers: one scheduled job per source, one replica reading each.
 
 Every destination that records outcomes (a google_sheets one with an
-`outcome_column`, every hubspot one) gets a reader and a scheduler job
+`outcome_column`, a hubspot one unless its `lifecycle_stages` is empty and it
+has no `lost_property`) gets a reader and a scheduler job
 `outcomes:<destination>`, run at least as often as `facebook.poll_interval`
 (and every minute when that is longer: a deal closed is news). A round runs in
 a worker thread under the lease `outcomes:<destination>`, so with several
