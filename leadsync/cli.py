@@ -18,7 +18,13 @@ from rich.console import Console
 from rich.table import Table
 
 from leadsync import logs
-from leadsync.config import DEFAULT_CONFIG_PATH, Settings, load_config, parse_duration
+from leadsync.config import (
+    DEFAULT_CONFIG_PATH,
+    Settings,
+    load_config,
+    parse_duration,
+    secret_values,
+)
 from leadsync.errors import ConfigError, LeadsyncError
 from leadsync.models import utcnow
 
@@ -48,14 +54,8 @@ def _settings(path: Path, log_format: str | None = None) -> Settings:
         for problem in exc.problems:
             errors.print(f"  {problem}", markup=False, highlight=False)
         raise typer.Exit(2) from None
-    from leadsync.store.waiting import url_password
-
-    fb = settings.facebook
-    secrets = [fb.access_token, fb.app_secret, fb.verify_token, settings.server.events_token]
     logs.configure(
-        log_format or settings.logging.format,
-        settings.logging.level,
-        [*(s.get_secret_value() for s in secrets), url_password(settings.store.url)],
+        log_format or settings.logging.format, settings.logging.level, secret_values(settings)
     )
     return settings
 

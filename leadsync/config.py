@@ -15,6 +15,7 @@ import tomllib
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationError
@@ -260,3 +261,29 @@ def problems_from(exc: ValidationError, prefix: str) -> list[Problem]:
 
 def _join(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
+
+
+def secret_values(settings: BaseModel) -> list[str]:
+    """Every secret the config holds, for the log redactor: each `SecretStr` anywhere in it
+    (Facebook, server, every destination's own keys: SMTP password, CRM token, webhook
+    secret, ...) and the store URL's password. A secret added to a connector is covered
+    by declaring it `SecretStr`."""
+    found: list[str] = []
+
+    def walk(value: Any) -> None:
+        if isinstance(value, SecretStr):
+            found.append(value.get_secret_value())
+        elif isinstance(value, BaseModel):
+            for name in type(value).model_fields:
+                walk(getattr(value, name))
+        elif isinstance(value, dict):
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, list | tuple):
+            for item in value:
+                walk(item)
+
+    walk(settings)
+    store = getattr(settings, "store", None)
+    password = urlsplit(store.url).password if store is not None else None
+    return [*found, *([password] if password else [])]

@@ -23,7 +23,7 @@ import structlog
 from pydantic import BaseModel
 
 from leadsync import logs
-from leadsync.config import Settings, load_config
+from leadsync.config import Settings, load_config, secret_values
 from leadsync.errors import ConfigError
 from leadsync.models import utcnow
 from leadsync.routing import Router
@@ -154,8 +154,7 @@ class Reloader:
         daemon, fresh = self._daemon, change.settings
         daemon.settings = daemon.context.settings = fresh  # the routes read it per request
         fb = fresh.facebook
-        secrets = (fb.access_token, fb.verify_token, fresh.server.events_token)
-        logs.REDACTOR.add_secrets([secret.get_secret_value() for secret in secrets])
+        logs.REDACTOR.add_secrets(secret_values(fresh))  # new destinations bring new secrets
         if change.token_changed:
             daemon.graph.set_access_token(fb.access_token.get_secret_value())
             log.info("token.replaced")

@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 
 import connectors
-from leadsync.config import load_config, parse_config, parse_duration
+from leadsync.config import load_config, parse_config, parse_duration, secret_values
 from leadsync.emulators.google_oauth import TokenAuthority
 from leadsync.errors import ConfigError
+from leadsync.logs import Redactor
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -141,3 +142,33 @@ def test_routing_mistakes_name_the_key_and_the_fix(routing, path, words):
     [problem] = problems_of(MINIMAL | routing, {"FB_APP_SECRET": "s"})
     assert problem.startswith(path) or f".{path}" in problem.split(":")[0]
     assert words in problem
+
+
+def test_every_secret_of_every_destination_reaches_the_log_redactor(monkeypatch, tmp_path):
+    """The SMTP password, CRM tokens, webhook secret and Slack URL of config.example.toml
+    (and the store URL's password) are masked in logs, not only Facebook's tokens."""
+    secrets = {
+        "FB_APP_SECRET": "fb-app-secret-9f2c", "FB_VERIFY_TOKEN": "fb-verify-token-41d",
+        "FB_ACCESS_TOKEN": "fb-access-token-7ab", "LEADSYNC_EVENTS_TOKEN": "events-token-c3e",
+        "LEADSYNC_ADMIN_TOKEN": "admin-token-d5f", "HUBSPOT_TOKEN": "pat-na1-hubspot-e6a",
+        "SMTP_PASSWORD": "smtp-password-b8c",
+        "SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/T1/B2/slack-secret-path",
+        "LEADSYNC_WEBHOOK_SECRET": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+    }  # fmt: skip
+    for name, value in {**secrets, "FB_APP_ID": "1", "SMTP_USER": "leads"}.items():
+        monkeypatch.setenv(name, value)
+    key = TokenAuthority().new_key("https://oauth2.googleapis.com/token")
+    (tmp_path / "service-account.json").write_text(json.dumps(key))
+    monkeypatch.chdir(tmp_path)
+    settings = load_config(ROOT / "config.example.toml")
+    store_url = "postgresql://leadsync:pg-password-0e1@db/leadsync"
+    settings = settings.model_copy(
+        update={"store": settings.store.model_copy(update={"url": store_url})}
+    )
+
+    redactor = Redactor(secret_values(settings))
+    line = " ".join([*secrets.values(), "pg-password-0e1"])
+    cleaned = str(redactor(None, "info", {"event": "x", "detail": line})["detail"])
+
+    for value in [*secrets.values(), "pg-password-0e1"]:
+        assert value not in cleaned
