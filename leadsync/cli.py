@@ -299,12 +299,10 @@ def report(
 ) -> None:
     """The closed-loop report per form, campaign, ad or owner: MQLs, SQLs, wins, deal value."""
     from leadsync.report.cli import report_command
-    from leadsync.report.source import StoreReportSource
 
     store = _store(_settings(config, "console"))
     try:
-        source = StoreReportSource(store)
-        code = report_command(console, errors, source, since=since, by=by, html=html, now=utcnow())
+        code = report_command(console, errors, store, since=since, by=by, html=html, now=utcnow())
     finally:
         store.close()
     raise typer.Exit(code)
