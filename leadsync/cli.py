@@ -280,7 +280,10 @@ def score(
 
 @app.command()
 def calibrate(
-    file: Annotated[Path, typer.Argument(help="CSV of lead_id,outcome[,deal_size].")],
+    file: Annotated[
+        Path | None,
+        typer.Argument(help="CSV of lead_id,outcome[,deal_size]; none: the stored outcomes."),
+    ] = None,
     html: Annotated[Path | None, typer.Option(help="Write an HTML report here.")] = None,
     config: ConfigOption = Path(DEFAULT_CONFIG_PATH),
 ) -> None:
