@@ -366,6 +366,10 @@ class ReportingStore(ABC):
         (contacted, sql, won, lost) with when each was reached and its deal value.
         """
 
+    @abstractmethod
+    def lead_counts_by_owner(self, since: datetime) -> dict[str, tuple[int, int]]:
+        """(leads, MQLs) created at or after `since` per owner name ("" for unassigned)."""
+
 
 class Store(
     IngestStore,

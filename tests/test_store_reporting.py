@@ -115,3 +115,14 @@ def test_report_by_owner_equals_the_figures_counted_from_the_stored_data(store):
     ana = report.groups[0]
     # first contact 1 h, 3 h and a3's win at 72 h (a win means someone talked to the lead)
     assert ana.to_contact == timedelta(hours=3)
+
+
+def test_lead_counts_by_owner_count_the_window_in_sql(store):
+    store.save_leads([lead(i, 2) for i in ("a", "b", "c", "d")] + [lead("old", 40)])
+    store.save_scores(
+        [ScoreUpdate(i, Score(80, True)) for i in ("a", "c", "old")]
+        + [ScoreUpdate("b", Score(10, False))]
+    )
+    assign(store, ANA, ["a", "b", "old"])
+    assert store.lead_counts_by_owner(NOW - timedelta(days=30)) == {"Ana": (2, 1), "": (2, 1)}
+    assert store.lead_counts_by_owner(NOW) == {}

@@ -16,14 +16,13 @@ from datetime import datetime, timedelta
 
 from leadsync.abc import Store
 from leadsync.calibration.calibrate import Outcome
+from leadsync.calibration.freshness import CALIBRATED_AT as CALIBRATED_AT  # kept in meta
 from leadsync.models import Event, Lead, ReportLead
 
 # Fewer wins than this and the calibration counts SQLs as the positive class (see above).
 MIN_WINS = 20
 # Outcomes of leads older than a year say little about today's forms and rules.
 WINDOW = timedelta(days=365)
-# Where the time of the last calibration report made from the store is kept (status page).
-CALIBRATED_AT = "calibration.last_run"
 # Leads read from the store per query.
 _PAGE = 500
 

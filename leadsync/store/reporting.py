@@ -6,6 +6,7 @@ their current score's MQL flag and their owner's name, and the sales stages of t
 leads. Form, campaign and ad names come from the stored lead; a lead not scored yet is
 not an MQL, a lead no rule routed has no owner. "lead" and "mql" rows are not sales
 stages here: the lead's created time and MQL flag already say them.
+`lead_counts_by_owner` counts the same window in SQL, for the status page.
 """
 
 from __future__ import annotations
@@ -33,6 +34,14 @@ JOIN leads AS l ON l.id = st.lead_id
 WHERE l.created_time >= :since AND st.stage = ANY(:stages)
 """
 
+COUNTS = """
+SELECT COALESCE(a.name, '') AS owner, COUNT(*) AS leads,
+    SUM(CASE WHEN s.mql THEN 1 ELSE 0 END) AS mqls FROM leads AS l
+LEFT JOIN scores AS s ON s.lead_id = l.id
+LEFT JOIN assignments AS a ON a.lead_id = l.id
+WHERE l.created_time >= :since GROUP BY COALESCE(a.name, '')
+"""
+
 StageMap = dict[str, tuple[datetime, Decimal | None]]
 
 
@@ -45,6 +54,10 @@ class Reporting(SQLRole, ReportingStore):
             stages = tx.rows(STAGES, {"since": since, "stages": list(OUTCOMES)})
         by_lead = self._stage_maps(stages)
         return [_report_lead(row, by_lead.get(row["id"], {})) for row in leads]
+
+    def lead_counts_by_owner(self, since: datetime) -> dict[str, tuple[int, int]]:
+        rows = self._fetch(COUNTS, {"since": since})
+        return {row["owner"]: (int(row["leads"]), int(row["mqls"])) for row in rows}
 
     def _stage_maps(self, rows: Iterable[Row]) -> dict[str, StageMap]:
         found: dict[str, StageMap] = {}
