@@ -32,7 +32,7 @@ from leadsync.calibration.calibrate import (
     render_tables,
 )
 from leadsync.calibration.offline import ATTRIBUTE_COLUMNS, read_leads_csv, score_csv
-from leadsync.calibration.stored import CALIBRATED_AT, stored_leads
+from leadsync.calibration.stored import CALIBRATED_AT, leads_with_events, stored_leads
 from leadsync.config import problems_from
 from leadsync.errors import BadLead, ConfigError, LeadsyncError, Problem
 from leadsync.models import Event, Lead, utcnow
@@ -40,8 +40,6 @@ from leadsync.scoring.engine import Scorer
 from leadsync.scoring.settings import ScoringSettings
 
 _OUTCOME_COLUMNS = frozenset({"lead_id", "outcome", "deal_size"})
-# Leads read from the store per query when calibrating from it.
-_STORE_PAGE = 500
 
 
 def read_config_tables(config: Path) -> dict[str, Any]:
@@ -173,12 +171,6 @@ def _leads_from_store(url: str, lead_ids: Sequence[str]) -> dict[str, tuple[Lead
     )
     store = _open_store(url, fix)
     try:
-        leads: dict[str, tuple[Lead, Sequence[Event]]] = {}
-        for start in range(0, len(lead_ids), _STORE_PAGE):
-            page = lead_ids[start : start + _STORE_PAGE]
-            events = store.events_for(page)
-            for lead_id, lead in store.get_leads(page).items():
-                leads[lead_id] = (lead, events.get(lead_id, []))
-        return leads
+        return leads_with_events(store, lead_ids)
     finally:
         store.close()

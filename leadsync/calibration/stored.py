@@ -58,11 +58,15 @@ def stored_leads(store: Store, now: datetime) -> tuple[LeadsWithEvents, list[Out
     """The last year's leads with their events, their outcomes, and the positive-class note."""
     rows = store.report_leads(now - WINDOW)
     outcomes, note = outcomes_from(rows)
-    ids = [row.lead_id for row in rows]
+    return leads_with_events(store, [row.lead_id for row in rows]), outcomes, note
+
+
+def leads_with_events(store: Store, lead_ids: Sequence[str]) -> LeadsWithEvents:
+    """The stored leads among `lead_ids` with their events, read a page at a time."""
     leads: LeadsWithEvents = {}
-    for start in range(0, len(ids), _PAGE):
-        page = ids[start : start + _PAGE]
+    for start in range(0, len(lead_ids), _PAGE):
+        page = lead_ids[start : start + _PAGE]
         events = store.events_for(page)
         for lead_id, lead in store.get_leads(page).items():
             leads[lead_id] = (lead, events.get(lead_id, []))
-    return leads, outcomes, note
+    return leads
