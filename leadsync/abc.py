@@ -35,6 +35,7 @@ from leadsync.models import (
     OutboxItem,
     OutboxState,
     Owner,
+    ReportLead,
     RouteRequest,
     Score,
     ScoredLead,
@@ -353,8 +354,31 @@ class OutcomeStore(ABC):
         """Stages reached at or after `since`, oldest first (then by lead and stage order)."""
 
 
+class ReportingStore(ABC):
+    """What the closed-loop report reads (`leadsync/store/reporting.py`); a `ReportSource`."""
+
+    @abstractmethod
+    def report_leads(self, since: datetime) -> list[ReportLead]:
+        """Every lead created at or after `since`, oldest first, as the report takes it.
+
+        With its form, campaign and ad names, its current MQL flag (False when not
+        scored yet), its owner's name (None when unassigned) and its sales stages
+        (contacted, sql, won, lost) with when each was reached and its deal value.
+        """
+
+    @abstractmethod
+    def lead_counts_by_owner(self, since: datetime) -> dict[str, tuple[int, int]]:
+        """(leads, MQLs) created at or after `since` per owner name ("" for unassigned)."""
+
+
 class Store(
-    IngestStore, ScoringStore, RoutingStore, DeliveryStore, CoordinationStore, OutcomeStore
+    IngestStore,
+    ScoringStore,
+    RoutingStore,
+    DeliveryStore,
+    CoordinationStore,
+    OutcomeStore,
+    ReportingStore,
 ):
     """Durable state of the daemon, every role in one. Every write is one transaction."""
 

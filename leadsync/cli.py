@@ -280,7 +280,10 @@ def score(
 
 @app.command()
 def calibrate(
-    file: Annotated[Path, typer.Argument(help="CSV of lead_id,outcome[,deal_size].")],
+    file: Annotated[
+        Path | None,
+        typer.Argument(help="CSV of lead_id,outcome[,deal_size]; none: the stored outcomes."),
+    ] = None,
     html: Annotated[Path | None, typer.Option(help="Write an HTML report here.")] = None,
     config: ConfigOption = Path(DEFAULT_CONFIG_PATH),
 ) -> None:
@@ -299,12 +302,10 @@ def report(
 ) -> None:
     """The closed-loop report per form, campaign, ad or owner: MQLs, SQLs, wins, deal value."""
     from leadsync.report.cli import report_command
-    from leadsync.report.source import StoreReportSource
 
     store = _store(_settings(config, "console"))
     try:
-        source = StoreReportSource(store)
-        code = report_command(console, errors, source, since=since, by=by, html=html, now=utcnow())
+        code = report_command(console, errors, store, since=since, by=by, html=html, now=utcnow())
     finally:
         store.close()
     raise typer.Exit(code)

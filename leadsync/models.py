@@ -231,6 +231,25 @@ class LeadStage:
 
 
 @dataclass(frozen=True, slots=True)
+class ReportLead:
+    """One lead as the closed-loop report sees it: origin, owner, MQL flag, sales stages.
+
+    `stages` maps a stage name (contacted, sql, won, lost) to when the lead reached it
+    and the deal value recorded with it (None when none was).
+    """
+
+    lead_id: str
+    created_time: datetime
+    form_id: str
+    form_name: str
+    campaign_name: str
+    ad_name: str
+    owner: str | None
+    mql: bool
+    stages: Mapping[str, tuple[datetime, Decimal | None]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class Owner:
     """The person a lead is routed to, as configured in `[[routing.owners]]` when assigned.
 

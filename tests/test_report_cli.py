@@ -73,3 +73,12 @@ def test_an_unwritable_html_file_is_exit_1_with_the_path(config, tmp_path):
     result = runner.invoke(app, ["report", "--html", str(target), "-c", config])
     assert result.exit_code == 1
     assert f"could not write {target}: No such file or directory" in " ".join(result.output.split())
+
+
+def test_report_by_owner_shows_each_owner_and_the_unassigned(config):
+    result = runner.invoke(app, ["report", "--by", "owner", "-c", config])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    unassigned = next(ln for ln in lines if "unassigned" in ln)
+    assert re.match(r"│ \(unassigned\)\s+│\s+2 │\s+0 │", unassigned)
+    assert re.match(r"│ Ana\s+│\s+1 │\s+1 │", next(ln for ln in lines if "│ Ana " in ln))

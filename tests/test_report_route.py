@@ -46,6 +46,8 @@ def test_the_report_shows_the_store_leads_by_the_grouping_asked(daemon):
     by_ad = get(daemon, "/report?by=ad&since=500d", headers=AUTH).text
     assert "<title>leadsync report by ad</title>" in by_ad
     assert leads_per_group(by_ad) == {"(none)": "3", "Blue": "1", "Total": "4"}  # 400 days old
+    by_owner = get(daemon, "/report?by=owner", headers=AUTH).text
+    assert leads_per_group(by_owner) == {"(unassigned)": "2", "Ana": "1", "Total": "3"}
 
 
 def leads_per_group(html: str) -> dict[str, str]:

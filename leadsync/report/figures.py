@@ -11,11 +11,13 @@ saying what it suggests. A rate with nothing to divide by is None ("—"), never
 from __future__ import annotations
 
 import statistics
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Literal
+
+from leadsync.models import ReportLead as ReportLead  # where the report's input is defined
 
 # Stages a lead reaches after it was created (its own created_time is the "lead" stage).
 STAGES = ("contacted", "sql", "won", "lost")
@@ -31,25 +33,6 @@ MQL_TO_SQL_LOOSE = 0.10
 MQL_TO_SQL_STRICT = 0.40
 
 UNASSIGNED = "(unassigned)"
-
-
-@dataclass(frozen=True, slots=True)
-class ReportLead:
-    """One lead as the report sees it: where it came from, its MQL flag, its stages.
-
-    `stages` maps a stage name (contacted, sql, won, lost) to when the lead reached it
-    and the deal value recorded with it (None when none was).
-    """
-
-    lead_id: str
-    created_time: datetime
-    form_id: str
-    form_name: str
-    campaign_name: str
-    ad_name: str
-    owner: str | None
-    mql: bool
-    stages: Mapping[str, tuple[datetime, Decimal | None]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,11 +3,12 @@
 One glance answers "is it working?": a green or red banner with the health
 reasons, the queues per destination, the dead letter with each item's last
 error and the `leadsync replay` command that sends it again, forms with their
-last poll and error, services, and the newest leads by id with score, MQL flag
-and state per destination. Times read as "12 s ago" (the exact UTC time is in
-the tooltip) and the page refreshes itself. Everything is escaped (the page is the
-autoescaped `templates/status.html`), nothing is loaded from elsewhere, and no lead
-answers are shown: ids, scores and states only.
+last poll and error, services, the newest leads by id with score, MQL flag
+and state per destination, and whether the scoring is due for a calibration (with
+the last week's MQLs per owner: `calibration/freshness.py`). Times read as "12 s ago"
+(the exact UTC time is in the tooltip) and the page refreshes itself. Everything is
+escaped (the page is the autoescaped `templates/status.html`), nothing is loaded from
+elsewhere, and no lead answers are shown: ids, scores and states only.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 
 from aiohttp import web
 
+from leadsync.calibration.freshness import CalibrationStatus, calibration_status
 from leadsync.health import HealthReport
 from leadsync.models import Form, utcnow
 from leadsync.server.context import CONTEXT, ServerContext
@@ -43,12 +45,24 @@ __all__ = ["DEAD_LETTERS_SHOWN", "REFRESH_SECONDS", "STYLE_HASH", "page", "relat
 
 async def page(request: web.Request) -> web.Response:
     ctx: ServerContext = request.app[CONTEXT]
-    snap, health = await asyncio.to_thread(lambda: (snapshot(ctx.store), ctx.health()))
+    now = utcnow()
+
+    def read() -> tuple[StatusSnapshot, HealthReport, CalibrationStatus]:
+        return snapshot(ctx.store), ctx.health(), calibration_status(ctx.store, now)
+
+    snap, health, calibration = await asyncio.to_thread(read)
     refresh = request.query.get("refresh") != "off"
-    return web.Response(text=render(snap, health, utcnow(), refresh), content_type="text/html")
+    html = render(snap, health, now, refresh, calibration)
+    return web.Response(text=html, content_type="text/html")
 
 
-def render(snap: StatusSnapshot, health: HealthReport, now: datetime, refresh: bool = True) -> str:
+def render(
+    snap: StatusSnapshot,
+    health: HealthReport,
+    now: datetime,
+    refresh: bool = True,
+    calibration: CalibrationStatus | None = None,
+) -> str:
     """The whole page as HTML, for the snapshot and verdict taken at `now`."""
     # Paused (?refresh=off) for reading a long error without the page reloading under you.
     return render_template(
@@ -67,6 +81,7 @@ def render(snap: StatusSnapshot, health: HealthReport, now: datetime, refresh: b
         leads=snap.recent,
         services=snap.services,
         forms=[_form_row(snap, f) for f in snap.forms],
+        calibration=calibration,  # templates/status_calibration.html
         **_dead_letters(snap),
     )
 
