@@ -4,7 +4,8 @@ One glance answers "is it working?": a green or red banner with the health
 reasons, the queues per destination, the dead letter with each item's last
 error and the `leadsync replay` command that sends it again, forms with their
 last poll and error, services, and the newest leads by id with score, MQL flag
-and state per destination. Times read as "12 s ago" (the exact UTC time is in
+and state per destination, and lead stages a destination gave up as too
+old to send (expired). Times read as "12 s ago" (the exact UTC time is in
 the tooltip) and the page refreshes itself. Everything is escaped (the page is the
 autoescaped `templates/status.html`), nothing is loaded from elsewhere, and no lead
 answers are shown: ids, scores and states only.
@@ -67,6 +68,7 @@ def render(snap: StatusSnapshot, health: HealthReport, now: datetime, refresh: b
         leads=snap.recent,
         services=snap.services,
         forms=[_form_row(snap, f) for f in snap.forms],
+        expired=snap.expired,
         **_dead_letters(snap),
     )
 
