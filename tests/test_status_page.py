@@ -254,3 +254,11 @@ def test_expired_stages_are_listed_with_why_they_were_not_sent():
     assert "lead-9" in table and "meta" in table and "won" in table
     assert "1 stage reached more than 7 days before" in html
     assert 'id="expired"' in render(_snapshot(), HealthReport(True), NOW)  # "none", still there
+
+
+def test_expired_stages_show_the_first_fifty_and_count_all():
+    many = [ExpiredStage(f"lead-{n}", "meta", "sql") for n in range(DEAD_LETTERS_SHOWN + 3)]
+    html = render(replace(_snapshot(), expired=many), HealthReport(True), NOW)
+    table = html.split('id="expired"')[1].split("</table>")[0]
+    assert table.count("<tr>") == DEAD_LETTERS_SHOWN + 1  # the header row, then fifty
+    assert f"{DEAD_LETTERS_SHOWN + 3} stages reached" in html

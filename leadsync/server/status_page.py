@@ -68,7 +68,8 @@ def render(snap: StatusSnapshot, health: HealthReport, now: datetime, refresh: b
         leads=snap.recent,
         services=snap.services,
         forms=[_form_row(snap, f) for f in snap.forms],
-        expired=snap.expired,
+        expired=snap.expired[:DEAD_LETTERS_SHOWN],  # a page, not a report: the count says all
+        expired_count=len(snap.expired),
         **_dead_letters(snap),
     )
 
