@@ -39,11 +39,11 @@ from leadsync.facebook.conversions import (
     stage_events,
     stage_rank,
 )
-from leadsync.models import DeliveryResult, ScoredLead
+from leadsync.models import EXPIRED_MARK, DeliveryResult, ScoredLead
 
 log = structlog.get_logger(__name__)
 
-EXPIRED = "!expired"
+EXPIRED = EXPIRED_MARK
 # Leads per request: each has at most one event per stage, so a request stays under 1,000.
 LEADS_PER_REQUEST = EVENTS_PER_REQUEST // len(STAGE_ORDER)
 # Conversion Leads matches on the lead ad's id; anything else is refused by Meta.
@@ -125,6 +125,8 @@ def stages_of(scored: ScoredLead, now: datetime) -> list[Stage]:
 
 class MetaConversionsConnector(ConnectorBase):
     """Sends lead stages to one CRM dataset; remembers them through the external id."""
+
+    takes_stages = True
 
     def __init__(
         self,

@@ -76,6 +76,15 @@ class SavedScores(dict[str, int]):
 
 
 @dataclass(frozen=True, slots=True)
+class ExpiredStage:
+    """A lead's stage a destination would not send: too old, or dated before the lead."""
+
+    lead_id: str
+    destination: str
+    stage: str
+
+
+@dataclass(frozen=True, slots=True)
 class LeadOverview:
     """One line of the status page: a lead's id, score and state per destination."""
 
@@ -327,8 +336,14 @@ class OutcomeStore(ABC):
     """
 
     @abstractmethod
-    def record_stages(self, stages: Sequence[LeadStage]) -> list[LeadStage]:
+    def record_stages(
+        self, stages: Sequence[LeadStage], destinations: Sequence[str] = ()
+    ) -> list[LeadStage]:
         """Stores the stages not stored yet, in one transaction; returns those only.
+
+        `destinations`: those that take stages (`Connector.takes_stages`). A lead with a
+        new stage gets, in the same transaction, the next revision of its unchanged score
+        and an outbox item for each of them it was routed to; other destinations none.
 
         A lead keeps the first time it reached a stage: a stage read again later
         (a status typed once more, a lead going back and forth) is not stored
@@ -352,6 +367,10 @@ class OutcomeStore(ABC):
     @abstractmethod
     def stages_since(self, since: datetime, limit: int = 10_000) -> list[LeadStage]:
         """Stages reached at or after `since`, oldest first (then by lead and stage order)."""
+
+    @abstractmethod
+    def expired_stages(self) -> list[ExpiredStage]:
+        """Stages a destination gave up as too old to send, by its newest delivered receipt."""
 
 
 class ReportingStore(ABC):
@@ -422,6 +441,9 @@ class Connector(Protocol):
     the defaults of `check_ready`, `ready_in` and `close` to a connector that
     prepares, paces and holds nothing.
     `leadsync.testing` ships the contract suite a connector proves itself with.
+    An optional `takes_stages = True` (default False, from `ConnectorBase`; not a
+    member, so older connectors keep the protocol) asks for a delivery whenever a
+    lead reaches a new stage, not only when its score changes.
     """
 
     name: str
@@ -464,6 +486,9 @@ class ConnectorBase:
     """
 
     name: str
+    # True for a destination that sends lead stages (Meta's Conversions API): a newly
+    # recorded stage then queues a delivery to it at once (`Store.record_stages`).
+    takes_stages: bool = False
 
     def check_ready(self) -> list[str]:
         """Nothing to prepare, so nothing to report."""

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -27,6 +28,9 @@ from leadsync.config import (
 )
 from leadsync.errors import ConfigError, LeadsyncError
 from leadsync.models import utcnow
+
+if TYPE_CHECKING:
+    from leadsync.abc import ExpiredStage
 
 # Tracebacks never show locals: a frame's variables can hold a token, a key or a lead's email.
 app = typer.Typer(
@@ -243,6 +247,17 @@ def status(config: ConfigOption = Path(DEFAULT_CONFIG_PATH)) -> None:
             )
         console.print(dead)
         console.print("Send them again with: leadsync replay [--destination NAME] [--lead ID]")
+    _print_expired(snap.expired)
+
+
+def _print_expired(expired: Sequence[ExpiredStage]) -> None:
+    """Stages not sent because they were too old (Meta takes 7 days) or before the lead."""
+    console.print(f"{len(expired)} lead stages expired (not sent)")
+    if expired:
+        table = Table("lead", "destination", "stage", title="Expired stages")
+        for e in expired:
+            table.add_row(e.lead_id, e.destination, e.stage)
+        console.print(table)
 
 
 @app.command()

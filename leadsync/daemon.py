@@ -42,6 +42,7 @@ from leadsync.metrics import Metrics
 from leadsync.models import DestinationStats, ScoredLead, ServiceStatus, utcnow
 from leadsync.outbox.enqueue import Enqueuer
 from leadsync.outbox.runner import DeliveryWorker
+from leadsync.outbox.stages import StageRouter
 from leadsync.outcomes.job import OutcomeJobs, build_readers
 from leadsync.reload import Reloader, ReloadPlan
 from leadsync.routing import Router
@@ -122,6 +123,8 @@ class Daemon:
             health=self.health,
             events_stored=self._events_stored,
         )
+        self.stages = StageRouter(self.store, self._stage_destinations, self._stages_queued)
+        self.context.stages = self.stages
         self.scheduler = AsyncIOScheduler(timezone="UTC")
         self.scheduled = ScheduledRuns()
         self.outcomes = OutcomeJobs(self.store, self.leases, self.scheduled)
@@ -257,7 +260,9 @@ class Daemon:
     def schedule_outcomes(self) -> None:
         """One outcome reader per source (replacing any), each read once at once."""
         connectors_by_name = {w.name: w.connector for w in self.workers}
-        readers = build_readers(self.settings.destinations, self.store, connectors_by_name.get)
+        readers = build_readers(
+            self.settings.destinations, self.store, connectors_by_name.get, self.stages
+        )
         self.outcomes.schedule(self.scheduler, readers, self.settings.facebook.poll_interval)
 
     def _schedule(self) -> None:
@@ -379,6 +384,14 @@ class Daemon:
         self.metrics.delivery_failures.labels(destination, type(exc).__name__).inc()
         if isinstance(exc, RateLimited):
             self.metrics.throttles.labels(destination).inc()
+
+    def _stage_destinations(self) -> list[str]:
+        return [w.name for w in self.workers if getattr(w.connector, "takes_stages", False)]
+
+    def _stages_queued(self, destinations: Sequence[str]) -> None:
+        for worker, job in zip(self.workers, self.delivery_jobs, strict=True):
+            if worker.name in destinations:
+                job.wake()
 
     def _events_stored(self, lead_ids: Sequence[str]) -> None:
         with self._rescore_lock:

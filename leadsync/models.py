@@ -202,6 +202,8 @@ Stage = Literal["lead", "mql", "contacted", "sql", "won", "lost"]
 STAGES: tuple[Stage, ...] = get_args(Stage)
 # The stages sales records (a sheet's status, a CRM's lifecycle stage, POST /events).
 OUTCOMES: tuple[Stage, ...] = STAGES[2:]
+# A destination's receipt marks a stage it gave up as too old to send: "sql!expired".
+EXPIRED_MARK = "!expired"
 
 
 @dataclass(frozen=True, slots=True)

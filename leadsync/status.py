@@ -2,15 +2,16 @@
 
 `leadsync status`, `GET /` and tests read the same snapshot: queues per
 destination, dead letters, last poll and error per form, service health and
-the newest leads with their score and per-destination state. It holds ids,
+the newest leads with their score and per-destination state, and the lead
+stages a destination gave up as too old to send. It holds ids,
 scores and states only, never a lead's answers.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from leadsync.abc import LeadOverview, Store
+from leadsync.abc import ExpiredStage, LeadOverview, Store
 from leadsync.models import Checkpoint, DeadLetter, DestinationStats, Form, ServiceStatus
 
 
@@ -23,6 +24,8 @@ class StatusSnapshot:
     services: list[ServiceStatus]
     recent: list[LeadOverview]
     leads: int
+    # Stages a destination would not send (older than Meta's 7 days, or before the lead).
+    expired: list[ExpiredStage] = field(default_factory=list)
 
 
 def snapshot(store: Store, recent: int = 50) -> StatusSnapshot:
@@ -34,4 +37,5 @@ def snapshot(store: Store, recent: int = 50) -> StatusSnapshot:
         services=store.statuses(),
         recent=store.recent_leads(recent),
         leads=store.count_leads(),
+        expired=store.expired_stages(),
     )

@@ -144,3 +144,13 @@ def test_benchmark_command_prints_one_table_and_writes_json(tmp_path):
     for row in document["rows"]:
         assert {"figure", "leadsync", "baseline", "unit", "target", "ratio"} <= row.keys()
         assert row["verdict"] in (report.MET, report.MISSED), row
+
+
+def test_outcome_round_benchmark_runs_and_is_judged():
+    from benchmarks import bench_outcomes
+
+    rows = bench_outcomes.run(quick=True)
+    assert len(rows) == 3
+    for row in rows:
+        assert {"figure", "leadsync", "baseline", "unit", "target"} <= row.keys()
+        assert report.judge(row) in (report.MET, report.MISSED), row

@@ -123,3 +123,21 @@ def test_status_shows_dead_letters_and_replay_requeues_them(graph, tmp_path):
     assert "1 dead-lettered deliveries queued again" in replay.output
     after = runner.invoke(app, ["status", "-c", config])
     assert "Dead letter" not in after.output
+
+
+def test_status_counts_stages_expired_for_a_destination(graph, tmp_path):
+    config = write_config(tmp_path, graph)
+    store = open_store(f"sqlite:///{tmp_path / 'l.db'}")
+    store.migrate()
+    from leadsync.abc import ScoreUpdate
+    from leadsync.models import DeliveryResult
+
+    store.save_leads([Lead("78", utcnow(), "111", "5")])
+    store.save_scores([ScoreUpdate("78", Score(10, False), ("meta",))])
+    items = store.claim("meta", 10, "test", timedelta(minutes=1))
+    store.complete(items, [DeliveryResult("78", None, "lead,sql!expired")])
+    store.close()
+    status = runner.invoke(app, ["status", "-c", config])
+    assert status.exit_code == 0, status.output
+    assert "1 lead stages expired (not sent)" in status.output
+    assert "Expired stages" in status.output and "sql" in status.output

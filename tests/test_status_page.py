@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from leadsync.abc import LeadOverview
+from leadsync.abc import ExpiredStage, LeadOverview
 from leadsync.health import HealthReport
 from leadsync.models import Checkpoint, DeadLetter, DestinationStats, Form, OutboxItem
 from leadsync.server.status_page import DEAD_LETTERS_SHOWN, REFRESH_SECONDS, relative, render
@@ -245,3 +245,20 @@ def test_text_from_facebook_and_errors_is_shown_escaped_never_as_markup():
     assert "&lt;b&gt;bold&lt;/b&gt;" in html
     assert "Spring promo &lt;script&gt;document.title=&#39;owned&#39;&lt;/script&gt;" in html
     assert "&lt;img src=x onerror=alert(1)&gt;" in html
+
+
+def test_expired_stages_are_listed_with_why_they_were_not_sent():
+    snap = replace(_snapshot(), expired=[ExpiredStage("lead-9", "meta", "won")])
+    html = render(snap, HealthReport(True), NOW)
+    table = html.split('id="expired"')[1].split("</table>")[0]
+    assert "lead-9" in table and "meta" in table and "won" in table
+    assert "1 stage reached more than 7 days before" in html
+    assert 'id="expired"' in render(_snapshot(), HealthReport(True), NOW)  # "none", still there
+
+
+def test_expired_stages_show_the_first_fifty_and_count_all():
+    many = [ExpiredStage(f"lead-{n}", "meta", "sql") for n in range(DEAD_LETTERS_SHOWN + 3)]
+    html = render(replace(_snapshot(), expired=many), HealthReport(True), NOW)
+    table = html.split('id="expired"')[1].split("</table>")[0]
+    assert table.count("<tr>") == DEAD_LETTERS_SHOWN + 1  # the header row, then fifty
+    assert f"{DEAD_LETTERS_SHOWN + 3} stages reached" in html

@@ -161,3 +161,68 @@ def test_leads_are_found_by_what_a_destination_called_them(store):
     assert store.leads_by_external_id("crm", ["c-7", "c-404"]) == {"c-7": "2"}  # the newest
     assert store.leads_by_external_id("sheet", ["c-7"]) == {}
     assert store.leads_by_external_id("crm", []) == {}
+
+
+def claimed(store, destination: str) -> list[tuple[str, int]]:
+    items = store.claim(destination, 10, "me", timedelta(minutes=1))
+    store.complete(items)
+    return [(item.lead_id, item.revision) for item in items]
+
+
+def test_a_new_stage_queues_a_delivery_only_for_destinations_that_take_stages(store):
+    store.save_leads([lead("1"), lead("2"), lead("3")])
+    store.save_scores([ScoreUpdate(i, score(30), ("meta", "sheet")) for i in ("1", "2")])
+    store.save_scores([ScoreUpdate("3", score(30), ("sheet",))])  # routed to the sheet only
+    assert sorted(claimed(store, "meta")) == [("1", 1), ("2", 1)]
+    assert sorted(claimed(store, "sheet")) == [("1", 1), ("2", 1), ("3", 1)]
+    new = store.record_stages(
+        [stage("1", "won", 1, "50"), stage("3", "sql")], destinations=["meta"]
+    )
+    assert len(new) == 2
+    assert claimed(store, "meta") == [("1", 2)]  # at once, not with the next score change
+    assert claimed(store, "sheet") == []  # other destinations are not re-sent
+    score_now, revision = store.current_scores(["1"])["1"]
+    assert (score_now, revision) == (score(30), 2)  # the score itself is unchanged
+    assert store.record_stages([stage("1", "won")], destinations=["meta"]) == []
+    assert claimed(store, "meta") == []  # a stage read again queues nothing
+
+
+def test_the_sheet_keeps_its_score_changes_after_a_stage_revision(store):
+    store.save_leads([lead("1")])
+    store.save_scores([ScoreUpdate("1", score(30), ("meta", "sheet"))])
+    store.record_stages([stage("1", "contacted")], destinations=["meta"])
+    saved = store.save_scores([ScoreUpdate("1", score(80), ("meta", "sheet"), read_revision=2)])
+    assert saved == {"1": 3}
+    assert claimed(store, "sheet") == [("1", 3)]  # the newest only; revision 1 settled with it
+    assert claimed(store, "meta") == [("1", 3)]
+    assert store.claim("sheet", 10, "me", timedelta(minutes=1)) == []
+
+
+def test_a_score_read_before_a_stage_revision_is_stale(store):
+    store.save_leads([lead("1")])
+    store.save_scores([ScoreUpdate("1", score(30), ("meta",))])
+    store.record_stages([stage("1", "sql")], destinations=["meta"])
+    saved = store.save_scores([ScoreUpdate("1", score(90), ("meta",), read_revision=1)])
+    assert saved.stale == {"1"}
+
+
+def test_an_unscored_lead_gets_its_stage_with_its_first_delivery(store):
+    store.save_leads([lead("1")])
+    assert store.record_stages([stage("1", "sql")], destinations=["meta"])
+    assert store.current_scores(["1"]) == {}
+    assert store.claim("meta", 10, "me", timedelta(minutes=1)) == []
+
+
+def test_expired_stages_are_read_from_the_newest_receipt(store):
+    store.save_leads([lead("1"), lead("2")])
+    store.save_scores([ScoreUpdate(i, score(30), ("meta",)) for i in ("1", "2")])
+    items = store.claim("meta", 10, "me", timedelta(minutes=1))
+    store.complete(
+        items,
+        [
+            DeliveryResult("1", None, "lead,sql!expired,won!expired"),
+            DeliveryResult("2", None, "lead"),
+        ],
+    )
+    found = {(e.lead_id, e.destination, e.stage) for e in store.expired_stages()}
+    assert found == {("1", "meta", "sql"), ("1", "meta", "won")}

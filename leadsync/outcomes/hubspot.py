@@ -26,6 +26,7 @@ from connectors.hubspot import HubSpotConnector, Settings
 from connectors.hubspot_contact import LEAD_ID
 from leadsync.abc import Store
 from leadsync.models import LeadStage, Stage, utcnow
+from leadsync.outbox.stages import StageRecorder
 from leadsync.outcomes.values import normal, stage_lookup
 
 log = structlog.get_logger(__name__)
@@ -70,6 +71,7 @@ class HubSpotOutcomes:
         settings: Settings,
         store: Store,
         *,
+        recorder: StageRecorder | None = None,
         connector: HubSpotConnector | None = None,
         clock: Callable[[], datetime] = utcnow,
     ):
@@ -77,6 +79,7 @@ class HubSpotOutcomes:
         self.source = f"hubspot:{destination}"
         self.settings = settings
         self._store = store
+        self._recorder: StageRecorder = recorder or store
         self._own = connector is None
         self._connector = connector or HubSpotConnector(destination, settings)
         self._clock = clock
@@ -96,7 +99,7 @@ class HubSpotOutcomes:
             if contact["id"] in leads
             for stage in self._stages(contact, leads[contact["id"]], now)
         ]
-        new = self._store.record_stages(stages)
+        new = self._recorder.record_stages(stages)
         if newest and (saved is None or newest > saved):  # only once what it read is recorded
             self._store.set_meta(cursor_key(self.name), newest.isoformat())
         return new

@@ -25,6 +25,7 @@ from leadsync.errors import LeadsyncError
 from leadsync.jobs import ScheduledRuns
 from leadsync.leases import LeaseKeeper
 from leadsync.models import ServiceStatus, utcnow
+from leadsync.outbox.stages import StageRecorder
 
 log = structlog.get_logger(__name__)
 
@@ -38,16 +39,22 @@ def interval_for(poll_interval: timedelta) -> timedelta:
 
 
 def build_readers(
-    destinations: Sequence[Any], store: Store, connector_of: Callable[[str], object | None]
+    destinations: Sequence[Any],
+    store: Store,
+    connector_of: Callable[[str], object | None],
+    recorder: StageRecorder | None = None,
 ) -> list[OutcomeReader]:
-    """A reader for each destination that records outcomes (`connector_of`: its connector)."""
+    """A reader for each destination that records outcomes (`connector_of`: its connector;
+    `recorder`: what records the stages, the store itself by default)."""
     readers: list[OutcomeReader] = []
     for dest in destinations:
         if dest.type == "google_sheets" and dest.settings.outcome_column:
             from leadsync.outcomes.sheets import SheetsOutcomes  # gspread only when used
 
             budget = getattr(connector_of(dest.name), "read_budget", None)
-            readers.append(SheetsOutcomes(dest.name, dest.settings, store, budget=budget))
+            readers.append(
+                SheetsOutcomes(dest.name, dest.settings, store, budget=budget, recorder=recorder)
+            )
         elif dest.type == "hubspot" and dest.settings.reads_outcomes:
             from connectors.hubspot import HubSpotConnector
             from leadsync.outcomes.hubspot import HubSpotOutcomes
@@ -55,7 +62,11 @@ def build_readers(
             # The connector's session and HubSpot's rate-limit window are shared with delivery.
             connector = connector_of(dest.name)
             shared = connector if isinstance(connector, HubSpotConnector) else None
-            readers.append(HubSpotOutcomes(dest.name, dest.settings, store, connector=shared))
+            readers.append(
+                HubSpotOutcomes(
+                    dest.name, dest.settings, store, connector=shared, recorder=recorder
+                )
+            )
     return readers
 
 

@@ -31,6 +31,7 @@ from connectors.sheets_layout import column_letter, template_fields
 from leadsync.abc import Store
 from leadsync.errors import AuthError, LeadsyncError
 from leadsync.models import LeadStage, Stage, utcnow
+from leadsync.outbox.stages import StageRecorder
 from leadsync.outcomes.values import normal, parse_value, stage_lookup
 
 log = structlog.get_logger(__name__)
@@ -72,6 +73,7 @@ class SheetsOutcomes:
         settings: Settings,
         store: Store,
         *,
+        recorder: StageRecorder | None = None,
         budget: MinuteBudget | None = None,
         clock: Callable[[], datetime] = utcnow,
         timeout: tuple[float, float] = TIMEOUT,
@@ -80,6 +82,7 @@ class SheetsOutcomes:
         self.source = f"google_sheets:{destination}"
         self.settings = settings
         self._store = store
+        self._recorder: StageRecorder = recorder or store
         self._budget = budget or MinuteBudget(SHEETS_READS_PER_MINUTE, sleep=time.sleep)
         self._clock = clock
         self._timeout = timeout
@@ -185,7 +188,7 @@ class SheetsOutcomes:
             self._seen[key] = value
             changed.append(LeadStage(reading.lead_id, reading.stage, now, value, self.source))
         try:
-            return self._store.record_stages(changed)
+            return self._recorder.record_stages(changed)
         except BaseException:
             for stage in changed:  # not stored: read as new next round
                 self._seen.pop((stage.lead_id, stage.stage), None)

@@ -12,6 +12,7 @@ from leadsync.config import Settings
 from leadsync.health import HealthReport
 from leadsync.ingest.group_commit import GroupCommitter
 from leadsync.metrics import Metrics
+from leadsync.outbox.stages import StageRecorder
 
 
 @dataclass
@@ -23,6 +24,7 @@ class ServerContext:
     health: Callable[[], HealthReport]
     events_stored: Callable[[Sequence[str]], None]  # lead ids whose events changed
     accepting: bool = True
+    stages: StageRecorder | None = None  # records outcome stages (the store when None)
 
 
 CONTEXT: web.AppKey[ServerContext] = web.AppKey("leadsync", ServerContext)

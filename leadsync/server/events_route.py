@@ -189,7 +189,7 @@ def _store_events(ctx: ServerContext, events: list[EventIn]) -> tuple[list[str],
     new = ctx.store.add_events(resolved)
     # Every time, not only for new events: a retry after a crash between the two writes
     # records what the first try could not, and a stage is stored once however often.
-    stages = ctx.store.record_stages(outcome_stages(ctx, events))
+    stages = (ctx.stages or ctx.store).record_stages(outcome_stages(ctx, events))
     changed = sorted({event.lead_id for event in new})
     if changed:
         ctx.events_stored(changed)

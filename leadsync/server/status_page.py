@@ -4,11 +4,12 @@ One glance answers "is it working?": a green or red banner with the health
 reasons, the queues per destination, the dead letter with each item's last
 error and the `leadsync replay` command that sends it again, forms with their
 last poll and error, services, the newest leads by id with score, MQL flag
-and state per destination, and whether the scoring is due for a calibration (with
-the last week's MQLs per owner: `calibration/freshness.py`). Times read as "12 s ago"
-(the exact UTC time is in the tooltip) and the page refreshes itself. Everything is
-escaped (the page is the autoescaped `templates/status.html`), nothing is loaded from
-elsewhere, and no lead answers are shown: ids, scores and states only.
+and state per destination, lead stages a destination gave up as too old to send
+(expired), and whether the scoring is due for a calibration (with the last week's
+MQLs per owner: `calibration/freshness.py`). Times read as "12 s ago" (the exact UTC
+time is in the tooltip) and the page refreshes itself. Everything is escaped (the
+page is the autoescaped `templates/status.html`), nothing is loaded from elsewhere,
+and no lead answers are shown: ids, scores and states only.
 """
 
 from __future__ import annotations
@@ -82,6 +83,8 @@ def render(
         services=snap.services,
         forms=[_form_row(snap, f) for f in snap.forms],
         calibration=calibration,  # templates/status_calibration.html
+        expired=snap.expired[:DEAD_LETTERS_SHOWN],  # a page, not a report: the count says all
+        expired_count=len(snap.expired),
         **_dead_letters(snap),
     )
 

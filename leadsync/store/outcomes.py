@@ -6,6 +6,15 @@ reading the same sheet, or a status typed twice, agree on one row: the first
 time it was seen. A later reading may bring the deal value a stage was stored
 without; that fills it in and changes nothing else. Stages of leads we never
 stored are ignored, like a sheet row someone added by hand.
+
+A new stage is news for the destinations that take stages (Meta's Conversions
+API): `record_stages(..., destinations=...)` gives each lead with a new stage
+the next score revision (the score unchanged) and an outbox item for each of
+those destinations the lead was routed to, in the same transaction, so the
+stage goes out at once and not with the lead's next score change. Other
+destinations get no item: settling is per destination, so a revision they
+never got changes nothing for them. A stage a destination gave up as too old
+to send is in that destination's receipt ("sql!expired", `expired_stages`).
 """
 
 from __future__ import annotations
@@ -14,8 +23,8 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from decimal import Decimal
 
-from leadsync.abc import OutcomeStore
-from leadsync.models import LeadStage, utcnow
+from leadsync.abc import ExpiredStage, OutcomeStore
+from leadsync.models import EXPIRED_MARK, LeadStage, utcnow
 from leadsync.store.rows import Row, params
 from leadsync.store.sql import SQLRole, Tx
 
@@ -37,6 +46,30 @@ JOIN leads AS l ON l.id = o.lead_id
 WHERE o.destination = :destination AND o.external_id <> '' AND o.external_id = ANY(:ids)
 """
 
+# The routed destinations, among those that take stages, of leads with a new stage.
+ROUTED = """
+SELECT DISTINCT o.lead_id, o.destination FROM outbox AS o
+WHERE o.lead_id = ANY(:ids) AND o.destination = ANY(:destinations)
+"""
+
+# A new revision with the same score: what destinations that take stages deliver next.
+BUMP = "UPDATE scores SET revision = revision + 1 WHERE lead_id = :lead_id RETURNING revision"
+
+ENQUEUE = """
+INSERT INTO outbox (lead_id, destination, revision, created_at, next_attempt_at)
+VALUES (:lead_id, :destination, :revision, :now, :now)
+ON CONFLICT (lead_id, destination, revision) DO NOTHING
+"""
+
+# Each destination's newest receipt that gave a stage up (the connector's "stage!expired").
+EXPIRED = """
+SELECT o.lead_id, o.destination, o.external_id FROM outbox AS o
+WHERE o.state = 'delivered' AND o.external_id LIKE :marked AND NOT EXISTS (
+    SELECT 1 FROM outbox AS n WHERE n.lead_id = o.lead_id AND n.destination = o.destination
+      AND n.state = 'delivered' AND n.revision > o.revision)
+ORDER BY o.lead_id, o.destination
+"""
+
 # The mql stage of leads whose score became an MQL (save_scores, same transaction).
 RECORD_MQL = """
 INSERT INTO lead_stages (lead_id, stage, reached_at, source, recorded_at)
@@ -48,18 +81,33 @@ ON CONFLICT (lead_id, stage) DO NOTHING
 class Outcomes(SQLRole, OutcomeStore):
     """The lead stages of `leadsync.abc.Store`."""
 
-    def record_stages(self, stages: Sequence[LeadStage]) -> list[LeadStage]:
+    def record_stages(
+        self, stages: Sequence[LeadStage], destinations: Sequence[str] = ()
+    ) -> list[LeadStage]:
         if not stages:
             return []
         stages, now = merged(stages), utcnow()
         with self._write() as tx:
+            if destinations:  # before the inserts, in save_scores' order: no lock cycle
+                self._dialect.lock_leads(tx, sorted({s.lead_id for s in stages}))
             new = {
                 (row["lead_id"], row["stage"])
                 for row in tx.inserted(RECORD, [params(s, recorded_at=now) for s in stages])
             }
             valued = [s for s in stages if s.value is not None and (s.lead_id, s.stage) not in new]
             tx.many(FILL_VALUE, [params(s) for s in valued])
+            if destinations and new:
+                redeliver(tx, sorted({lead_id for lead_id, _ in new}), destinations, now)
         return [s for s in stages if (s.lead_id, s.stage) in new]
+
+    def expired_stages(self) -> list[ExpiredStage]:
+        rows = self._fetch(EXPIRED, {"marked": f"%{EXPIRED_MARK}%"})
+        return [
+            ExpiredStage(row["lead_id"], row["destination"], part.removesuffix(EXPIRED_MARK))
+            for row in rows
+            for part in row["external_id"].split(",")
+            if part.endswith(EXPIRED_MARK)
+        ]
 
     def stages_for(self, lead_ids: Sequence[str]) -> dict[str, list[LeadStage]]:
         query = "SELECT * FROM lead_stages WHERE lead_id = ANY(:ids)"
@@ -86,6 +134,25 @@ class Outcomes(SQLRole, OutcomeStore):
 
     def _stages(self, rows: Iterable[Row]) -> list[LeadStage]:
         return [self._rows.model(LeadStage, row, value=decimal(row["value"])) for row in rows]
+
+
+def redeliver(tx: Tx, lead_ids: list[str], destinations: Sequence[str], now: datetime) -> None:
+    """The next revision of each lead, queued for the given destinations it was routed to.
+
+    A lead not scored (or not routed) yet gets nothing: its first delivery reads its stages.
+    """
+    routed: dict[str, list[str]] = {}
+    query = {"ids": lead_ids, "destinations": list(destinations)}
+    for row in tx.rows(ROUTED, query):
+        routed.setdefault(row["lead_id"], []).append(row["destination"])
+    items = []
+    for lead_id in sorted(routed):
+        for row in tx.rows(BUMP, {"lead_id": lead_id}):
+            items += [
+                {"lead_id": lead_id, "destination": name, "revision": row["revision"], "now": now}
+                for name in sorted(routed[lead_id])
+            ]
+    tx.many(ENQUEUE, items)
 
 
 def record_mql(tx: Tx, lead_ids: Sequence[str], now: datetime) -> None:
