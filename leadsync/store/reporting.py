@@ -1,7 +1,7 @@
 """Reporting in the store: the leads created since a moment, as the closed-loop report takes them.
 
 `report_leads(since)` answers in two queries in one read snapshot, however many leads:
-the leads created since then (through the `leads_created` index, migration 0006) with
+the leads created since then (through the `leads_created` index, migration 0005) with
 their current score's MQL flag and their owner's name, and the sales stages of those same
 leads. Form, campaign and ad names come from the stored lead; a lead not scored yet is
 not an MQL, a lead no rule routed has no owner. "lead" and "mql" rows are not sales

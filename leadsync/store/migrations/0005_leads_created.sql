@@ -1,4 +1,3 @@
 -- The closed-loop report reads the leads created since a moment (store/reporting.py);
 -- leads_form (form_id, created_time) cannot serve a window over every form.
--- Numbered 0006: 0005 is taken by work merged alongside this one.
 CREATE INDEX IF NOT EXISTS leads_created ON leads (created_time);
