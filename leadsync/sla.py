@@ -19,13 +19,42 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Literal
 
 from leadsync.hours import WorkingHours
-from leadsync.models import OUTCOMES, LeadStage
+from leadsync.models import OUTCOMES, LeadStage, Owner
 
 Kind = Literal["reminder", "escalation"]
 KINDS: tuple[Kind, ...] = ("reminder", "escalation")
 # Working hours repeat weekly; a year of days without one working minute cannot happen with
 # a parsed WorkingHours (it always has a day), so this bound only guards against a bug.
 MAX_DAYS = 400
+
+
+@dataclass(frozen=True, slots=True)
+class WaitingMql:
+    """An MQL no one has contacted yet: when it became one, its owner, and its rule.
+
+    `rule` is the routing rule that assigned the owner ("same person" for a
+    repeat); `alerted` the kinds already sent or given up for it.
+    """
+
+    lead_id: str
+    mql_at: datetime
+    owner: Owner | None = None
+    rule: str = ""
+    alerted: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class SlaAlert:
+    """One reminder or escalation of one lead, as claimed, sent or given up in the store."""
+
+    lead_id: str
+    kind: Kind
+    due_at: datetime
+    target: str = ""  # whom it goes to, as people read it ("ana@example.com", "#sales-alerts")
+    state: Literal["claimed", "sent", "failed"] = "claimed"
+    attempts: int = 0
+    last_error: str = ""
+    sent_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
