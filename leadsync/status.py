@@ -2,16 +2,23 @@
 
 `leadsync status`, `GET /` and tests read the same snapshot: queues per
 destination, dead letters, last poll and error per form, service health and
-the newest leads with their score and per-destination state. It holds ids,
+the newest leads with their score and per-destination state, and the MQLs
+waiting for first contact (speed to lead). It holds ids,
 scores and states only, never a lead's answers.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import timedelta
 
 from leadsync.abc import LeadOverview, Store
-from leadsync.models import Checkpoint, DeadLetter, DestinationStats, Form, ServiceStatus
+from leadsync.models import Checkpoint, DeadLetter, DestinationStats, Form, ServiceStatus, utcnow
+from leadsync.sla import WaitingMql
+
+# MQLs waiting for first contact shown on the page: the oldest of the last week (the SLA job's).
+WAITING_SINCE = timedelta(days=7)
+WAITING_SHOWN = 50
 
 
 @dataclass(frozen=True)
@@ -23,6 +30,7 @@ class StatusSnapshot:
     services: list[ServiceStatus]
     recent: list[LeadOverview]
     leads: int
+    waiting: list[WaitingMql] = field(default_factory=list)  # oldest first, WAITING_SHOWN + 1
 
 
 def snapshot(store: Store, recent: int = 50) -> StatusSnapshot:
@@ -34,4 +42,5 @@ def snapshot(store: Store, recent: int = 50) -> StatusSnapshot:
         services=store.statuses(),
         recent=store.recent_leads(recent),
         leads=store.count_leads(),
+        waiting=store.waiting_mqls(utcnow() - WAITING_SINCE, WAITING_SHOWN + 1) if recent else [],
     )

@@ -22,7 +22,7 @@ from aiohttp import web
 from leadsync.health import HealthReport
 from leadsync.models import Form, utcnow
 from leadsync.server.context import CONTEXT, ServerContext
-from leadsync.status import StatusSnapshot, snapshot
+from leadsync.status import WAITING_SHOWN, StatusSnapshot, snapshot
 from leadsync.templating import relative, style_hash, stylesheet
 from leadsync.templating import render as render_template
 
@@ -67,6 +67,8 @@ def render(snap: StatusSnapshot, health: HealthReport, now: datetime, refresh: b
         leads=snap.recent,
         services=snap.services,
         forms=[_form_row(snap, f) for f in snap.forms],
+        waiting=snap.waiting[:WAITING_SHOWN],
+        waiting_more=len(snap.waiting) > WAITING_SHOWN,
         **_dead_letters(snap),
     )
 
