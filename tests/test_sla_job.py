@@ -14,7 +14,7 @@ from leadsync.emulators.receivers import SlackReceiver
 from leadsync.errors import ConfigError
 from leadsync.jobs import ScheduledRuns
 from leadsync.leases import LeaseKeeper
-from leadsync.models import Lead, LeadStage, Owner, Pool, RouteRequest
+from leadsync.models import Lead, LeadStage, Pool, RouteRequest
 from leadsync.sla_job import SlaJob
 from tests.smtp_server import SmtpServer
 
@@ -146,5 +146,5 @@ def test_config_names_what_stops_alerts(smtp, rule, with_smtp, path):
 def test_escalate_to_takes_an_owner_an_address_or_a_slack_destination(smtp):
     hook = {"name": "alerts", "type": "slack", "webhook_url": "https://hooks.slack.com/x"}
     for target in ("Ana", "boss@example.com", "alerts"):
-        config(smtp, {"escalate_to": target}, destinations=[hook])
-    assert Owner("Ana").is_working(datetime.now(UTC))
+        rule = config(smtp, {"escalate_to": target}, destinations=[hook]).routing.rules[0]
+        assert rule.escalate_to == target
