@@ -132,7 +132,8 @@ class SlaSender:
 
     def _post(self, alert: SlaAlert, mql: WaitingMql, now: datetime) -> None:
         dest = self._slack[alert.target.removeprefix("slack:")]
-        edge = HttpEdge("Slack", dest.name, timeout=dest.settings.timeout, auth_fix="")
+        fix = "create a new incoming webhook in Slack and update webhook_url"
+        edge = HttpEdge("Slack", dest.name, timeout=dest.settings.timeout, auth_fix=fix)
         owner = mql.owner
         mention = (
             (f"<@{owner.slack_id}>" if owner.slack_id else escape(owner.name)) if owner else ""
