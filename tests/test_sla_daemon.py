@@ -5,11 +5,13 @@ reminder at 5 minutes and one escalation at 10, and a restart in between sends n
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import requests
 
+from leadsync.config import load_config
 from leadsync.emulators.graph import GraphEmulator
 from tests.daemon_harness import DaemonThread, daemon_settings, wait_until
 from tests.smtp_server import SmtpServer
@@ -110,3 +112,25 @@ def test_late_mqls_get_one_reminder_then_one_escalation_and_contacted_ones_none(
     assert sla_mail(smtp, BOSS, "escalation") == late
     assert sla_mail(smtp, ANA, "escalation") == sla_mail(smtp, BOSS, "reminder") == []
     assert called not in [m["X-Leadsync-Lead-Id"] for m in smtp.messages_to(BOSS)]
+
+
+def test_sighup_that_gives_a_rule_speed_to_lead_starts_the_sla_job(tmp_path, smtp):
+    with GraphEmulator() as graph:
+        email = "".join(f"{k} = {json.dumps(v)}\n" for k, v in smtp.settings().items())
+        base = (
+            f'[facebook]\napp_id = "{graph.app_id}"\napp_secret = "{graph.app_secret}"\n'
+            f'verify_token = "v"\naccess_token = "{graph.access_token}"\n'
+            f'graph_url = "{graph.url}"\n[server]\nhost = "127.0.0.1"\nport = 0\n'
+            f'[store]\nurl = "sqlite:///{tmp_path / "l.db"}"\n'
+            '[[routing.owners]]\nname = "Ana"\nemail = "ana@example.com"\n'
+            '[[routing.rules]]\nowners = ["Ana"]\n'
+        )
+        dests = f'[[destinations]]\nname = "mail"\ntype = "email"\n{email}'
+        path = tmp_path / "leadsync.toml"
+        path.write_text(base + dests)
+        with DaemonThread(load_config(path), config_path=path) as running:
+            assert running.daemon is not None
+            assert running.daemon.scheduler.get_job("sla") is None  # no rule has an SLA
+            path.write_text(base + 'speed_to_lead = "5m"\n' + dests)
+            running.run(running.daemon.reload_config())
+            assert running.daemon.scheduler.get_job("sla") is not None
