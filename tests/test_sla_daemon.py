@@ -78,10 +78,9 @@ def round_at(running: DaemonThread, clock: Clock, at: datetime) -> None:
     running.daemon.sla.run_once()  # the scheduled round may run too: claims keep it once
 
 
-def test_late_mqls_get_one_reminder_then_one_escalation_and_contacted_ones_none(tmp_path, smtp):
+def test_late_mqls_get_one_reminder_then_one_escalation_and_contacted_ones_none(store_url, smtp):
     clock = Clock()
     with GraphEmulator() as graph:
-        store_url = f"sqlite:///{tmp_path / 'l.db'}"
         settings = settings_for(graph, store_url, smtp)
         form_id = graph.add_form("111", "Demo", list(ANSWERS))
         ids = [graph.create_lead(form_id, ANSWERS) for _ in range(3)]
