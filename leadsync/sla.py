@@ -33,7 +33,8 @@ class WaitingMql:
     """An MQL no one has contacted yet: when it became one, its owner, and its rule.
 
     `rule` is the routing rule that assigned the owner ("same person" for a
-    repeat); `alerted` the kinds already sent or given up for it.
+    repeat); `alerted` the kinds already sent or given up for it, `given_up` those
+    given up (never sent).
     """
 
     lead_id: str
@@ -41,6 +42,7 @@ class WaitingMql:
     owner: Owner | None = None
     rule: str = ""
     alerted: frozenset[str] = frozenset()
+    given_up: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,7 @@ from datetime import timedelta
 from leadsync.health import HealthReport
 from leadsync.models import Lead, LeadStage, Owner, Pool, RouteRequest, utcnow
 from leadsync.server.status_page import render
+from leadsync.sla import SlaAlert
 from leadsync.status import WAITING_SHOWN, snapshot
 
 NOW = utcnow()
@@ -29,9 +30,12 @@ def test_waiting_mqls_are_listed_oldest_first_with_owner_and_how_long(store):
          LeadStage("3", "contacted", NOW)]
     )  # fmt: skip
     store.assign_owners([RouteRequest("2", "", Pool("Ana", "r", (ANA,), (1,)))], {"Ana <b>": ANA})
+    reminder = SlaAlert("2", "reminder", NOW, "ana@example.com")
+    store.claim_sla_alerts([reminder], "me", timedelta(minutes=1))
+    store.settle_sla_alerts([reminder])
     html = render(snapshot(store), HealthReport(True, []), NOW)
     assert waiting_rows(html) == [
-        "2 Ana &lt;b&gt; 42 min ago none yet",
+        "2 Ana &lt;b&gt; 42 min ago reminder sent",
         "1 no owner 3 min ago none yet",
     ]
     assert "Ana <b>" not in html  # an owner's name is text, never markup

@@ -73,7 +73,8 @@ def test_a_failed_or_expired_claim_is_claimed_again_and_a_given_up_one_is_not(st
         2,
         "no address",
     )
-    assert store.waiting_mqls(NOW - timedelta(hours=1))[0].alerted == {"reminder"}
+    first = store.waiting_mqls(NOW - timedelta(hours=1))[0]
+    assert first.alerted == first.given_up == {"reminder"}
     assert stored["2"].state == "claimed"
 
 

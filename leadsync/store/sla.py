@@ -60,13 +60,16 @@ class Sla(SQLRole, SlaStore):
             rows = tx.rows(WAITING, {"since": since, "limit": limit})
             ids = [row["lead_id"] for row in rows]
             done = tx.rows(
-                "SELECT lead_id, kind FROM sla_alerts WHERE lead_id = ANY(:ids)"
+                "SELECT lead_id, kind, state FROM sla_alerts WHERE lead_id = ANY(:ids)"
                 " AND state <> 'claimed'",
                 {"ids": ids},
             )
         alerted: dict[str, set[str]] = {}
+        given_up: dict[str, set[str]] = {}
         for row in done:
             alerted.setdefault(row["lead_id"], set()).add(row["kind"])
+            if row["state"] == "failed":
+                given_up.setdefault(row["lead_id"], set()).add(row["kind"])
         return [
             WaitingMql(
                 row["lead_id"],
@@ -74,6 +77,7 @@ class Sla(SQLRole, SlaStore):
                 self._rows.model(Owner, row) if row["name"] is not None else None,
                 row["rule"] or "",
                 frozenset(alerted.get(row["lead_id"], ())),
+                frozenset(given_up.get(row["lead_id"], ())),
             )
             for row in rows
         ]
