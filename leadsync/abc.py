@@ -41,6 +41,7 @@ from leadsync.models import (
     ScoredLead,
     ServiceStatus,
 )
+from leadsync.sla import SlaAlert, WaitingMql
 
 
 @dataclass(frozen=True, slots=True)
@@ -390,6 +391,38 @@ class ReportingStore(ABC):
         """(leads, MQLs) created at or after `since` per owner name ("" for unassigned)."""
 
 
+class SlaStore(ABC):
+    """Speed to lead: MQLs waiting for first contact, and their alerts sent once each.
+
+    An alert is claimed before it is sent (one row per lead and kind), so replicas
+    and restarts never send it twice; a claim that expired unsent is claimed again.
+    """
+
+    @abstractmethod
+    def waiting_mqls(self, since: datetime, limit: int = 1000) -> list[WaitingMql]:
+        """MQLs reached at or after `since` with no contacted/sql/won/lost stage, oldest first."""
+
+    @abstractmethod
+    def claim_sla_alerts(
+        self, alerts: Sequence[SlaAlert], owner: str, lease: timedelta
+    ) -> list[SlaAlert]:
+        """Claims alerts never claimed, or claimed and unsent past their lease; returns those."""
+
+    @abstractmethod
+    def settle_sla_alerts(
+        self,
+        sent: Sequence[SlaAlert],
+        failed: Sequence[SlaAlert] = (),
+        error: str = "",
+        give_up: bool = False,
+    ) -> None:
+        """Marks `sent` sent; gives `failed` back for a later round, or up (state "failed")."""
+
+    @abstractmethod
+    def sla_alerts(self, lead_ids: Sequence[str]) -> list[SlaAlert]:
+        """The stored alerts of these leads, by lead and kind."""
+
+
 class Store(
     IngestStore,
     ScoringStore,
@@ -398,6 +431,7 @@ class Store(
     CoordinationStore,
     OutcomeStore,
     ReportingStore,
+    SlaStore,
 ):
     """Durable state of the daemon, every role in one. Every write is one transaction."""
 

@@ -160,7 +160,8 @@ def parse_config(raw: dict[str, Any], environ: dict[str, str] | None = None) -> 
     parsed = _parse_destinations(destinations, problems, data)
     if settings is not None:
         known = {p.path for p in problems}
-        problems.extend(p for p in _check_settings(settings) if p.path not in known)
+        whole = settings.model_copy(update={"destinations": parsed})
+        problems.extend(p for p in _check_settings(whole) if p.path not in known)
     if problems:
         raise ConfigError(problems)
     assert settings is not None
@@ -237,7 +238,9 @@ def _check_settings(settings: Settings) -> list[Problem]:
     if not settings.facebook.app_secret.get_secret_value():
         fix = "copy it from your app's Settings > Basic page in the Meta developer dashboard"
         problems.append(Problem("facebook.app_secret", "is empty", fix))
-    return problems
+    from leadsync.sla_send import sla_problems  # imports connectors, which import this module
+
+    return problems + sla_problems(settings)
 
 
 _FIXES = {

@@ -17,9 +17,9 @@ import asyncio
 import signal
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import structlog
@@ -50,6 +50,7 @@ from leadsync.scoring.engine import Scorer
 from leadsync.server.app import Servers, serve
 from leadsync.server.context import ServerContext
 from leadsync.server.limits import HttpLimits
+from leadsync.sla_job import SlaJob
 from leadsync.store.waiting import PendingStore
 
 log = structlog.get_logger(__name__)
@@ -86,6 +87,7 @@ class Daemon:
         config_path: Path | None = None,
         store: Store | None = None,
         http_limits: HttpLimits | None = None,
+        clock: Callable[[], datetime] = utcnow,
     ):
         self.settings = settings
         self.config_path = config_path
@@ -128,6 +130,8 @@ class Daemon:
         self.scheduler = AsyncIOScheduler(timezone="UTC")
         self.scheduled = ScheduledRuns()
         self.outcomes = OutcomeJobs(self.store, self.leases, self.scheduled)
+        # The SLA clock reads `clock` (tests move it; everything else runs on real time).
+        self.sla = SlaJob(self.store, self.leases, self.scheduled, settings, clock)
         self.http_limits = http_limits or HttpLimits()
         self._servers: Servers | None = None
         self.port: int | None = None
@@ -274,6 +278,7 @@ class Daemon:
             self._rescore_all, "interval", seconds=DECAY_INTERVAL.total_seconds(), id="decay",
             next_run_time=utcnow(), max_instances=1,
         )  # fmt: skip
+        self.sla.schedule(self.scheduler)
         self.scheduler.start()
 
     # -- steps (run in worker threads) ------------------------------------------------

@@ -172,6 +172,9 @@ class Reloader:
             await daemon.replace_destinations(gone, made)
         if daemon.started and change.polling_changed:
             daemon.schedule_polls()
+        daemon.sla.configure(fresh)  # speed_to_lead, escalate_to, the destinations they use
+        if daemon.started:
+            daemon.sla.schedule(daemon.scheduler)
         if daemon.started and change.scoring_changed:  # the daily re-score, now
             daemon.scheduler.modify_job("decay", next_run_time=utcnow())
         self._log(change)

@@ -97,7 +97,8 @@ class RoutingRuleSettings(_Section):
     present: bool | None = None
     only_mql: bool = False
     owners: list[str] = Field(min_length=1)
-    speed_to_lead: timedelta | None = None  # the SLA clock's business, kept for it
+    speed_to_lead: timedelta | None = None  # first contact due within it (leadsync/sla.py)
+    escalate_to: str = ""  # a slack destination, an owner's name or an email; "" = no escalation
 
     _ids = field_validator("forms", "pages", mode="before")(
         lambda value: [_text_id(v) for v in value] if isinstance(value, list) else value

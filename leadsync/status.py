@@ -2,8 +2,9 @@
 
 `leadsync status`, `GET /` and tests read the same snapshot: queues per
 destination, dead letters, last poll and error per form, service health and
-the newest leads with their score and per-destination state, and the lead
-stages a destination gave up as too old to send. It holds ids,
+the newest leads with their score and per-destination state, the lead
+stages a destination gave up as too old to send, and the MQLs waiting for
+first contact (speed to lead). It holds ids,
 scores and states only, never a lead's answers.
 """
 
@@ -11,8 +12,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from datetime import timedelta
+
 from leadsync.abc import ExpiredStage, LeadOverview, Store
-from leadsync.models import Checkpoint, DeadLetter, DestinationStats, Form, ServiceStatus
+from leadsync.models import Checkpoint, DeadLetter, DestinationStats, Form, ServiceStatus, utcnow
+from leadsync.sla import WaitingMql
+
+# MQLs waiting for first contact shown on the page: the oldest of the last week (the SLA job's).
+WAITING_SINCE = timedelta(days=7)
+WAITING_SHOWN = 50
 
 
 @dataclass(frozen=True)
@@ -26,6 +34,7 @@ class StatusSnapshot:
     leads: int
     # Stages a destination would not send (older than Meta's 7 days, or before the lead).
     expired: list[ExpiredStage] = field(default_factory=list)
+    waiting: list[WaitingMql] = field(default_factory=list)  # oldest first, WAITING_SHOWN + 1
 
 
 def snapshot(store: Store, recent: int = 50) -> StatusSnapshot:
@@ -38,4 +47,5 @@ def snapshot(store: Store, recent: int = 50) -> StatusSnapshot:
         recent=store.recent_leads(recent),
         leads=store.count_leads(),
         expired=store.expired_stages(),
+        waiting=store.waiting_mqls(utcnow() - WAITING_SINCE, WAITING_SHOWN + 1) if recent else [],
     )

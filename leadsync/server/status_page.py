@@ -25,7 +25,7 @@ from leadsync.calibration.freshness import CalibrationStatus, calibration_status
 from leadsync.health import HealthReport
 from leadsync.models import Form, utcnow
 from leadsync.server.context import CONTEXT, ServerContext
-from leadsync.status import StatusSnapshot, snapshot
+from leadsync.status import WAITING_SHOWN, StatusSnapshot, snapshot
 from leadsync.templating import relative, style_hash, stylesheet
 from leadsync.templating import render as render_template
 
@@ -85,6 +85,8 @@ def render(
         calibration=calibration,  # templates/status_calibration.html
         expired=snap.expired[:DEAD_LETTERS_SHOWN],  # a page, not a report: the count says all
         expired_count=len(snap.expired),
+        waiting=snap.waiting[:WAITING_SHOWN],
+        waiting_more=len(snap.waiting) > WAITING_SHOWN,
         **_dead_letters(snap),
     )
 

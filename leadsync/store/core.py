@@ -3,11 +3,12 @@
 Each role has a module named after it: `ingest` (notifications, leads, forms,
 checkpoints), `scoring` (scores, events), `routing` (contacts, owners),
 `delivery` (outbox, dead letter), `coordination` (leases, owners, health),
-`outcomes` (lead stages) and `reporting` (the closed-loop report's read). This class
-joins them over a backend's connections and dialect, and migrates: in one write
-transaction under the dialect's lock it refuses a database newer than this code knows
-(an old replica must not write to a schema it does not understand) and applies the
-missing migrations in order, recording each in `schema_version`.
+`outcomes` (lead stages), `reporting` (the closed-loop report's read) and `sla`
+(speed-to-lead alerts). This class joins them over a backend's connections and
+dialect, and migrates: in one write transaction under the dialect's lock it refuses a
+database newer than this code knows (an old replica must not write to a schema it
+does not understand) and applies the missing migrations in order, recording each in
+`schema_version`.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from leadsync.store.outcomes import Outcomes
 from leadsync.store.reporting import Reporting
 from leadsync.store.routing import Routing
 from leadsync.store.scoring import Scoring
+from leadsync.store.sla import Sla
 from leadsync.store.sql import Connections, Dialect
 
 log = structlog.get_logger(__name__)
@@ -81,7 +83,7 @@ def to_apply(current: int, known: list[Migration]) -> list[Migration]:
     return [m for m in known if m.version > current]
 
 
-class SQLStore(Ingest, Scoring, Routing, Delivery, Coordination, Outcomes, Reporting, Store):
+class SQLStore(Ingest, Scoring, Routing, Delivery, Coordination, Outcomes, Reporting, Sla, Store):
     """`Store` on a SQL database: the backend's connections spoken through its dialect."""
 
     def __init__(self, db: Connections, dialect: Dialect):
