@@ -11,7 +11,6 @@ scores and states only, never a lead's answers.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-
 from datetime import timedelta
 
 from leadsync.abc import ExpiredStage, LeadOverview, Store
