@@ -11,7 +11,7 @@ Phone numbers typed in five national formats from three countries come out in
 `phone_e164`; an unreadable one is kept as typed and flagged.
 
 An email destination alerts each lead's owner over a real SMTP relay in the test process
-(tests/smtp_server.py, STARTTLS and login, its CA as `ca_file`): each owner's inbox holds
+(the `smtp` fixture: STARTTLS and a login, its CA as `ca_file`): each owner's inbox holds
 exactly one "new lead" alert per lead of theirs (one distinct Message-ID per owner and lead)
 and none of another owner's. Delivery is at least once: the connector sends a claimed batch
 over one SMTP session and the outbox settles the batch when `deliver` returns, so a SIGKILL
@@ -175,12 +175,10 @@ def first_wave_with_a_kill(graph, store_url, forms, replicas, smtp, kills) -> di
 
 @pytest.mark.timeout(180)
 def test_two_replicas_route_every_lead_to_one_owner_through_sigkills(
-    graph, sheets, store_url_factory, tmp_path
+    graph, sheets, smtp, store_url_factory, tmp_path
 ):
     store_url = store_url_factory("postgres")
     forms = [graph.add_form(PAGE, f"Form {n}", QUESTIONS) for n in range(3)]
-    smtp = SmtpServer()
-    smtp.start()
     kills: list[range] = []  # the relay's message count around each SIGKILL
     replicas = start_replicas(tmp_path, graph, sheets, smtp, store_url)
     try:
@@ -200,7 +198,6 @@ def test_two_replicas_route_every_lead_to_one_owner_through_sigkills(
     finally:
         for replica in replicas:
             replica.ensure_stopped()
-        smtp.stop()
 
     assert len(rows) == len(everyone) == 400 and set(after) == everyone  # one owner each
     assert after == before, "no owner changed after a SIGKILL and a restart"
