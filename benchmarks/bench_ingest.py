@@ -48,7 +48,9 @@ def signed_posts(graph: GraphEmulator, count: int) -> list[SignedPost]:
     posts = []
     for number in range(count):
         answers = {"full_name": f"Person {number}", "email": f"person{number}@example.com"}
-        lead_id = graph.create_lead(form_id, answers | {"job_title": "VP Sales"})
+        lead_id = graph.create_lead(
+            form_id, answers | {"job_title": "VP Sales"}, created_time=processes.before_first_poll()
+        )
         posts.append(SignedPost(lead_id, *graph.webhook_body([lead_id])))
     return posts
 

@@ -49,6 +49,7 @@ def create_leads(graph: GraphEmulator, form_id: str, count: int) -> list[str]:
         graph.create_lead(
             form_id,
             {"full_name": f"Person {n}", "email": f"person{n}@example.com", "job_title": "VP"},
+            created_time=processes.before_first_poll(),
         )
         for n in range(count)
     ]
