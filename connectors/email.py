@@ -196,6 +196,11 @@ class Plan:
 class EmailConnector(ConnectorBase):
     """Mails owners once per lead and trigger; acknowledges leads once per person."""
 
+    # A mail cannot be taken back and a batch is settled only when `deliver` returns: a
+    # crash mid-batch sends it again, so a batch is small (20 mails is one SMTP session
+    # of a second or two) rather than the 500 rows a sheet takes in one request.
+    max_batch = 20
+
     def __init__(self, name: str, settings: Settings):
         self.name = name
         self.settings = settings

@@ -477,7 +477,11 @@ class Connector(Protocol):
     `leadsync.testing` ships the contract suite a connector proves itself with.
     An optional `takes_stages = True` (default False, from `ConnectorBase`; not a
     member, so older connectors keep the protocol) asks for a delivery whenever a
-    lead reaches a new stage, not only when its score changes.
+    lead reaches a new stage, not only when its score changes. An optional
+    `max_batch` caps the leads one `deliver` call gets (default: `[delivery]
+    batch_size`): a batch is settled when `deliver` returns, so after a crash it is
+    sent again whole; a destination whose sends cannot be taken back (an email, a
+    chat message) keeps it small.
     """
 
     name: str
@@ -523,6 +527,8 @@ class ConnectorBase:
     # True for a destination that sends lead stages (Meta's Conversions API): a newly
     # recorded stage then queues a delivery to it at once (`Store.record_stages`).
     takes_stages: bool = False
+    # At most this many leads per `deliver` call (None: the `[delivery] batch_size`).
+    max_batch: int | None = None
 
     def check_ready(self) -> list[str]:
         """Nothing to prepare, so nothing to report."""

@@ -37,6 +37,7 @@ class MemoryDestination(ConnectorBase):
         self.seen: dict[str, ScoredLead] = {}
         self.down = False
         self.refuse: set[str] = set()
+        self.batch_sizes: list[int] = []
 
     def ensure_ready(self) -> None:
         if self.down:
@@ -45,6 +46,7 @@ class MemoryDestination(ConnectorBase):
     def deliver(self, batch: Sequence[ScoredLead]) -> list[DeliveryResult]:
         if self.down:
             raise TransientError("memory destination is down")
+        self.batch_sizes.append(len(batch))
         results = []
         for scored in batch:
             if scored.lead.id in self.refuse:
@@ -152,3 +154,13 @@ def test_a_connector_sees_each_lead_s_stages_in_funnel_order(store):
     DeliveryWorker(store, DEST.name, destination, owner="me").run_once()
     assert destination.seen["1"].stages == (contacted, won)
     assert destination.seen["2"].stages == (sql,)
+
+
+def test_a_connector_s_max_batch_caps_what_one_delivery_takes(store):
+    """Email asks for small batches (a crash resends a batch whole): the runner claims no more."""
+    arrive(store, *(str(n) for n in range(1, 8)))
+    destination = MemoryDestination()
+    destination.max_batch = 3
+    worker = DeliveryWorker(store, DEST.name, destination, owner="w", batch_size=500)
+    worker.run_once()
+    assert destination.batch_sizes == [3]

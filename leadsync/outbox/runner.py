@@ -62,7 +62,9 @@ class DeliveryWorker:
         self.name = name
         self._connector = connector
         self._owner = owner
-        self._batch_size = batch_size
+        # A batch is settled when `deliver` returns, so a crash sends it again whole: a
+        # connector whose sends cannot be taken back asks for small ones (`max_batch`).
+        self._batch_size = min(batch_size, getattr(connector, "max_batch", None) or batch_size)
         self._dead_letter_after = dead_letter_after
         self._ready = False
         self._waiting: set[int] = set()  # items put off because the whole destination failed
