@@ -167,3 +167,10 @@ def newest_revisions(batch: Sequence[ScoredLead]) -> list[ScoredLead]:
         if current is None or scored.revision >= current.revision:
             newest[scored.lead.id] = scored
     return list(newest.values())
+
+
+def row_link(value: str) -> str:
+    """Validates a `sheet_url` setting (a link shown in alerts); raises ValueError with the fix."""
+    if value and not value.startswith(("https://", "http://")):
+        raise ValueError("must be an http(s) URL; {lead_id} in it is replaced by the lead id")
+    return value

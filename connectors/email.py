@@ -28,7 +28,7 @@ import jinja2
 import structlog
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, field_validator
 
-from connectors.edge import WHOLE_CALL_ERRORS, deliver_in_parts, newest_revisions
+from connectors.edge import WHOLE_CALL_ERRORS, deliver_in_parts, newest_revisions, row_link
 from connectors.email_message import (
     AckTemplates,
     Composer,
@@ -128,12 +128,7 @@ class Settings(BaseModel):
                 raise ValueError(f"item {index} is not one plain address (sales@example.com)")
         return value
 
-    @field_validator("sheet_url")
-    @classmethod
-    def _link(cls, value: str) -> str:
-        if value and not value.startswith(("https://", "http://")):
-            raise ValueError("must be an http(s) URL; {lead_id} in it is replaced by the lead id")
-        return value
+    _link = field_validator("sheet_url")(row_link)
 
     @field_validator("ca_file")
     @classmethod

@@ -23,7 +23,14 @@ from urllib.parse import quote
 import structlog
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
-from connectors.edge import HttpEdge, chunks, deliver_in_parts, lead_ids_of, newest_revisions
+from connectors.edge import (
+    HttpEdge,
+    chunks,
+    deliver_in_parts,
+    lead_ids_of,
+    newest_revisions,
+    row_link,
+)
 from leadsync.abc import ConnectorBase
 from leadsync.errors import AuthError
 from leadsync.models import DeliveryResult, ScoredLead
@@ -57,12 +64,7 @@ class Settings(BaseModel):
             raise ValueError("must be the https://hooks.slack.com/services/... URL Slack gave")
         return value
 
-    @field_validator("sheet_url")
-    @classmethod
-    def _link(cls, value: str) -> str:
-        if value and not value.startswith(("https://", "http://")):
-            raise ValueError("must be an http(s) URL; {lead_id} in it is replaced by the lead id")
-        return value
+    _link = field_validator("sheet_url")(row_link)
 
 
 def build(name: str, settings: Settings) -> SlackConnector:
