@@ -44,8 +44,11 @@ def accepts(port: int) -> bool:
 class ServerProcess:
     """One server subprocess listening on 127.0.0.1:`port`, its output kept in `log_path`."""
 
-    def __init__(self, command: list[str], port: int, log_path: Path):
+    def __init__(self, command: list[str], port: int, log_path: Path, ready_line: str = ""):
         self.command, self.port, self.log_path = command, port, log_path
+        # leadsync listens before its store opens (webhooks get 503 until then): wait for
+        # the line that says the pipeline runs, not only for the port.
+        self.ready_line = ready_line
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -59,7 +62,7 @@ class ServerProcess:
                 self.command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT
             )
         deadline = time.monotonic() + START_TIMEOUT
-        while not accepts(self.port):
+        while not accepts(self.port) or self.ready_line not in self.output():
             if self.proc.poll() is not None:
                 raise RuntimeError(f"{self.command[2:4]} exited: {self.output()[-2000:]}")
             if time.monotonic() > deadline:
@@ -99,7 +102,7 @@ def rss_mb(pid: int, field: str = "VmRSS") -> float:
 
 def leadsync_run(config: Path, port: int, log_path: Path) -> ServerProcess:
     command = [sys.executable, "-m", "leadsync", "run", "-c", str(config)]
-    return ServerProcess(command, port, log_path)
+    return ServerProcess(command, port, log_path, ready_line='"daemon.started"')
 
 
 def baseline(kind: str, port: int, log_path: Path, secret: str, **options: str) -> ServerProcess:
