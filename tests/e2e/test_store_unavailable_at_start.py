@@ -67,6 +67,19 @@ def unavailable_reason(url: str) -> str:
     return reasons[0] if status == 503 and reasons[0].startswith("store_unavailable: ") else ""
 
 
+def daemon_before_its_store(
+    graph: GraphEmulator, store_url: str, tmp_path: Path
+) -> LeadsyncProcess:
+    """`leadsync run` on page 111 (webhooks of other pages are dropped unstored), started
+    without waiting for its store: the test watches it wait."""
+    graph.add_page("111", "Acme")
+    port = free_port()
+    config = write_config(tmp_path / "leadsync.toml", graph, store_url, port, ["111"])
+    daemon = LeadsyncProcess(config, port, tmp_path / "leadsync.log")
+    daemon.start(wait_for_store=False)
+    return daemon
+
+
 @pytest.fixture
 def read_only_db(tmp_path) -> Iterator[tuple[Path, ReadOnly]]:
     """A migrated SQLite store file, read-only until the test clears the lock."""
@@ -85,11 +98,7 @@ def read_only_db(tmp_path) -> Iterator[tuple[Path, ReadOnly]]:
 def test_a_read_only_sqlite_store_is_waited_for_then_used(read_only_db, tmp_path):
     db, lock = read_only_db
     with GraphEmulator() as graph:
-        graph.add_page("111", "Acme")  # ours: webhooks of other pages are dropped unstored
-        port = free_port()
-        config = write_config(tmp_path / "leadsync.toml", graph, f"sqlite:///{db}", port, ["111"])
-        daemon = LeadsyncProcess(config, port, tmp_path / "leadsync.log")
-        daemon.start(wait_for_store=False)
+        daemon = daemon_before_its_store(graph, f"sqlite:///{db}", tmp_path)
         try:
             readonly = lambda: "readonly database" in unavailable_reason(daemon.url)  # noqa: E731
             wait_until(readonly, 30, "503 store_unavailable: ...readonly database")
@@ -126,12 +135,8 @@ def test_postgres_down_at_start_is_waited_for_and_the_password_never_logged(
     )
     assert PASSWORD in proxied
     with GraphEmulator() as graph, CuttableProxy(proxy_port) as proxy:
-        graph.add_page("111", "Acme")  # ours: webhooks of other pages are dropped unstored
         proxy.cut()  # nothing listens: connections are refused, as while PostgreSQL boots
-        port = free_port()
-        config = write_config(tmp_path / "leadsync.toml", graph, proxied, port, ["111"])
-        daemon = LeadsyncProcess(config, port, tmp_path / "leadsync.log")
-        daemon.start(wait_for_store=False)
+        daemon = daemon_before_its_store(graph, proxied, tmp_path)
         try:
             wait_until(lambda: unavailable_reason(daemon.url), 30, "503 store_unavailable")
             assert post_lead(graph, daemon.url, "3001") == 503
@@ -155,11 +160,7 @@ def test_postgres_down_at_start_is_waited_for_and_the_password_never_logged(
 def test_sigterm_while_waiting_for_the_store_exits_0(read_only_db, tmp_path):
     db, _ = read_only_db
     with GraphEmulator() as graph:
-        graph.add_page("111", "Acme")  # ours: webhooks of other pages are dropped unstored
-        port = free_port()
-        config = write_config(tmp_path / "leadsync.toml", graph, f"sqlite:///{db}", port, ["111"])
-        daemon = LeadsyncProcess(config, port, tmp_path / "leadsync.log")
-        daemon.start(wait_for_store=False)
+        daemon = daemon_before_its_store(graph, f"sqlite:///{db}", tmp_path)
         try:
             wait_until(lambda: unavailable_reason(daemon.url), 30, "503 store_unavailable")
             assert daemon.terminate() == 0, daemon.output()[-3000:]
