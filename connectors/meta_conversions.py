@@ -19,9 +19,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 
 import structlog
@@ -33,19 +31,19 @@ from leadsync.errors import BadLead
 from leadsync.facebook.conversions import (
     DEFAULT_STAGE_NAMES,
     EVENTS_PER_REQUEST,
-    STAGE_ORDER,
     ConversionsSender,
-    Stage,
     stage_events,
     stage_rank,
 )
-from leadsync.models import EXPIRED_MARK, DeliveryResult, ScoredLead
+from leadsync.models import EXPIRED_MARK, STAGES, DeliveryResult, LeadStage, ScoredLead
 
 log = structlog.get_logger(__name__)
+# The source of the stages the connector knows without the store: the lead, its MQL score.
+OWN = "leadsync"
 
 EXPIRED = EXPIRED_MARK
 # Leads per request: each has at most one event per stage, so a request stays under 1,000.
-LEADS_PER_REQUEST = EVENTS_PER_REQUEST // len(STAGE_ORDER)
+LEADS_PER_REQUEST = EVENTS_PER_REQUEST // len(STAGES)
 # Conversion Leads matches on the lead ad's id; anything else is refused by Meta.
 FACEBOOK_LEAD_ID = re.compile(r"^\d{15,17}$")
 
@@ -79,21 +77,10 @@ class Settings(BaseModel):
     @field_validator("stages")
     @classmethod
     def _known_stages(cls, value: dict[str, str]) -> dict[str, str]:
-        unknown = sorted(set(value) - set(STAGE_ORDER))
+        unknown = sorted(set(value) - set(STAGES))
         if unknown:
-            raise ValueError(f"unknown stages {unknown}; use {', '.join(STAGE_ORDER)}")
+            raise ValueError(f"unknown stages {unknown}; use {', '.join(STAGES)}")
         return value
-
-
-@dataclass(frozen=True)
-class OwnStage:
-    """A stage the connector knows without the store: the lead itself, or its MQL score."""
-
-    lead_id: str
-    stage: str
-    reached_at: datetime
-    value: Decimal | None = None
-    source: str = "leadsync"
 
 
 def build(name: str, settings: Settings) -> MetaConversionsConnector:
@@ -105,20 +92,20 @@ def sent_stages(external_id: str) -> set[str]:
     return {part.removesuffix(EXPIRED) for part in external_id.split(",") if part}
 
 
-def record(previous: str, sent: Sequence[Stage], expired: Sequence[Stage]) -> str:
+def record(previous: str, sent: Sequence[LeadStage], expired: Sequence[LeadStage]) -> str:
     """The new external id: what was recorded before, plus what was sent or expired now."""
     parts = {p.removesuffix(EXPIRED): p for p in previous.split(",") if p}
     parts |= {s.stage: s.stage for s in sent} | {s.stage: s.stage + EXPIRED for s in expired}
     return ",".join(parts[stage] for stage in sorted(parts, key=stage_rank))
 
 
-def stages_of(scored: ScoredLead, now: datetime) -> list[Stage]:
+def stages_of(scored: ScoredLead, now: datetime) -> list[LeadStage]:
     """The lead's stages: its own "lead", "mql" from the score, and the recorded ones."""
-    recorded: list[Stage] = list(getattr(scored, "stages", ()))  # until ScoredLead.stages lands
+    recorded = list(scored.stages)
     lead = scored.lead
-    own: list[Stage] = [OwnStage(lead.id, "lead", lead.created_time)]
+    own: list[LeadStage] = [LeadStage(lead.id, "lead", lead.created_time, source=OWN)]
     if scored.score.mql and not any(s.stage == "mql" for s in recorded):
-        own.append(OwnStage(lead.id, "mql", max(now, lead.created_time)))
+        own.append(LeadStage(lead.id, "mql", max(now, lead.created_time), source=OWN))
     names = {s.stage for s in recorded}
     return [s for s in own if s.stage not in names] + recorded
 

@@ -2,14 +2,13 @@
 
 The builder (`leadsync/facebook/conversions.py`) is tested on its own; the
 connector (`connectors/meta_conversions.py`) against the Graph emulator's CRM
-dataset over real HTTP. `Staged` stands in for a ScoredLead with `stages` and
-`LeadStage` for leadsync.models.LeadStage, both until those land.
+dataset over real HTTP.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -22,29 +21,11 @@ from connectors.meta_conversions import MetaConversionsConnector, Settings
 from leadsync.emulators.graph import GraphEmulator
 from leadsync.errors import AuthError, BadLead, PermanentError, RateLimited, TransientError
 from leadsync.facebook.conversions import DEFAULT_STAGE_NAMES, stage_events
-from leadsync.models import Lead, Score, ScoredLead
+from leadsync.models import Lead, LeadStage, Score, ScoredLead
 
 DATASET = "880000000000001"
 TOKEN = "emulator-token"
 NOW = datetime.now(UTC).replace(microsecond=0)
-
-
-@dataclass(frozen=True)
-class LeadStage:
-    """The fields leadsync.models.LeadStage will have."""
-
-    lead_id: str
-    stage: str
-    reached_at: datetime
-    value: Decimal | None = None
-    source: str = "test"
-
-
-@dataclass(frozen=True)
-class Staged(ScoredLead):
-    """A ScoredLead with the `stages` field the store will fill."""
-
-    stages: tuple[LeadStage, ...] = ()
 
 
 def lead(number: int = 1, *, age: timedelta = timedelta(hours=5)) -> Lead:
@@ -57,10 +38,10 @@ def lead(number: int = 1, *, age: timedelta = timedelta(hours=5)) -> Lead:
     )
 
 
-def staged(the_lead: Lead, *stages: tuple[str, timedelta], mql: bool = True, **kw) -> Staged:
+def staged(the_lead: Lead, *stages: tuple[str, timedelta], mql: bool = True, **kw) -> ScoredLead:
     """`the_lead` scored (an MQL or not) with stages reached `ago` before NOW."""
     made = tuple(LeadStage(the_lead.id, name, NOW - ago) for name, ago in stages)
-    return Staged(the_lead, Score(80 if mql else 20, mql), stages=made, **kw)
+    return ScoredLead(the_lead, Score(80 if mql else 20, mql), stages=made, **kw)
 
 
 @pytest.fixture

@@ -17,8 +17,7 @@ from datetime import timedelta
 import requests
 
 from leadsync.emulators.hubspot import HubSpotEmulator
-from leadsync.facebook.conversions import STAGE_ORDER
-from leadsync.models import utcnow
+from leadsync.models import STAGES, utcnow
 from tests.daemon_harness import (
     DaemonThread,
     daemon_settings,
@@ -63,7 +62,7 @@ def expected_events(store, lead) -> list[tuple[str, int, str]]:
     ]
     return [
         (NAMES[name], int(at.timestamp()), f"{lead.id}.{name}")
-        for name, at in sorted(stages, key=lambda s: STAGE_ORDER.index(s[0]))
+        for name, at in sorted(stages, key=lambda s: STAGES.index(s[0]))
     ]
 
 

@@ -24,8 +24,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any
 
 from facebook_business.adobjects.serverside.action_source import ActionSource
 from facebook_business.adobjects.serverside.custom_data import CustomData
@@ -34,10 +33,8 @@ from facebook_business.adobjects.serverside.user_data import UserData
 
 from leadsync.errors import AuthError, BadLead, PermanentError, TransientError
 from leadsync.facebook.graph import GraphClient
-from leadsync.models import Lead
+from leadsync.models import STAGES, Lead, LeadStage
 
-# The order a lead moves through; events go out in it (Meta: send every earlier stage first).
-STAGE_ORDER = ("lead", "mql", "contacted", "sql", "won", "lost")
 # Meta event names by stage, after the payload specification's example funnel.
 DEFAULT_STAGE_NAMES: Mapping[str, str] = {
     "lead": "Lead",
@@ -54,35 +51,23 @@ EVENTS_PER_REQUEST = 1000
 LEAD_EVENT_SOURCE = "leadsync"
 
 
-class Stage(Protocol):
-    """What the builder reads of a lead stage (leadsync.models.LeadStage has these and more)."""
-
-    @property
-    def stage(self) -> str: ...
-
-    @property
-    def reached_at(self) -> datetime: ...
-
-    @property
-    def value(self) -> Decimal | None: ...
-
-
 def stage_rank(stage: str) -> int:
-    return STAGE_ORDER.index(stage) if stage in STAGE_ORDER else len(STAGE_ORDER)
+    """A stage's place in `STAGES`, the order events go out in (Meta: earlier stages first)."""
+    return STAGES.index(stage) if stage in STAGES else len(STAGES)
 
 
 def stage_events(
     lead: Lead,
-    stages: Sequence[Stage],
+    stages: Sequence[LeadStage],
     stage_names: Mapping[str, str],
     now: datetime,
     *,
     currency: str = "USD",
-) -> tuple[list[dict[str, Any]], list[Stage]]:
+) -> tuple[list[dict[str, Any]], list[LeadStage]]:
     """(events to send, stages too old to send) for `lead`; unmapped stages are neither."""
     oldest = now - MAX_EVENT_AGE + SAFETY_MARGIN
     events: list[dict[str, Any]] = []
-    expired: list[Stage] = []
+    expired: list[LeadStage] = []
     for stage in sorted(stages, key=lambda s: (stage_rank(s.stage), s.reached_at)):
         name = stage_names.get(stage.stage)
         if not name:
@@ -95,7 +80,7 @@ def stage_events(
 
 
 def stage_event(
-    lead_id: str, stage: Stage, name: str, now: datetime, currency: str
+    lead_id: str, stage: LeadStage, name: str, now: datetime, currency: str
 ) -> dict[str, Any]:
     """One Conversion Leads event, as the SDK normalizes it for the request."""
     custom = {"event_source": "crm", "lead_event_source": LEAD_EVENT_SOURCE}
