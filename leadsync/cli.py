@@ -75,10 +75,24 @@ def _store(settings: Settings):  # noqa: ANN202
 @app.command()
 def run(config: ConfigOption = Path(DEFAULT_CONFIG_PATH), log_format: LogFormat = "") -> None:
     """Run the daemon: webhook server, poller and delivery, until SIGTERM."""
-    from leadsync.daemon import Daemon
+    from leadsync.acceptor import Acceptor
 
     settings = _settings(config, log_format or None)
-    asyncio.run(Daemon(settings, config_path=config).run_until_signalled())
+    worker_args = ["--log-format", log_format] if log_format else []
+    asyncio.run(Acceptor(settings, config, worker_args=worker_args).run_until_signalled())
+
+
+@app.command(hidden=True)
+def worker(
+    sockets: Annotated[Path, typer.Option("--sockets", help="The HTTP process's socket folder.")],
+    config: ConfigOption = Path(DEFAULT_CONFIG_PATH),
+    log_format: LogFormat = "",
+) -> None:
+    """The pipeline half of `leadsync run`, which starts it: not a command to run by hand."""
+    from leadsync.worker import run_worker
+
+    settings = _settings(config, log_format or None)
+    asyncio.run(run_worker(settings, config, sockets))
 
 
 @app.command()

@@ -34,6 +34,7 @@ from leadsync.facebook.graph import GraphClient
 from leadsync.health import HealthReport, assess, store_unavailable
 from leadsync.ingest.fetch import LeadFetcher
 from leadsync.ingest.group_commit import GroupCommitter
+from leadsync.ingest.journal import IngestJournal, journal_path
 from leadsync.ingest.poller import Poller, PollReport
 from leadsync.ingest.scope import PageScope
 from leadsync.jobs import Job, ScheduledRuns
@@ -51,6 +52,7 @@ from leadsync.server.app import Servers, serve
 from leadsync.server.context import ServerContext
 from leadsync.server.limits import HttpLimits
 from leadsync.sla_job import SlaJob
+from leadsync.store import SQLITE_PREFIX, sqlite_path
 from leadsync.store.waiting import PendingStore
 
 log = structlog.get_logger(__name__)
@@ -88,9 +90,14 @@ class Daemon:
         store: Store | None = None,
         http_limits: HttpLimits | None = None,
         clock: Callable[[], datetime] = utcnow,
+        sockets: Path | None = None,
     ):
         self.settings = settings
         self.config_path = config_path
+        # A worker of `leadsync run` serves its routes on Unix sockets in this folder, for the
+        # HTTP process, and takes the webhooks that process committed (its journal, on SQLite).
+        self.sockets = sockets
+        self.journal: IngestJournal | None = None
         self.owner = new_owner()
         # The HTTP server starts before the store opens: a database still booting is waited for.
         self.store: Store = store if store is not None else PendingStore(settings.store.url)
@@ -98,7 +105,7 @@ class Daemon:
             store.migrate()
         self.leases = LeaseKeeper(self.store, self.owner)
         self.graph = graph_client(settings)
-        self.metrics = Metrics(self._destination_stats)
+        self.metrics = Metrics(self._destination_stats, webhook=sockets is None)
         self.enqueuer = Enqueuer(
             self.store,
             Scorer(settings.scoring),
@@ -144,7 +151,7 @@ class Daemon:
     # -- lifecycle ---------------------------------------------------------------
     async def start(self) -> None:
         """Serves HTTP, then runs the pipeline once the store is open (at once when it can be)."""
-        self._servers = await serve(self.context, self.http_limits)
+        self._servers = await serve(self.context, self.http_limits, self.sockets)
         self.port = self._servers.public.port
         self.admin_port = self._servers.admin.port if self._servers.admin else None
         self.reloader.loop = asyncio.get_running_loop()
@@ -163,6 +170,9 @@ class Daemon:
     async def _start_pipeline(self) -> None:
         # A restart after a crash need not wait for the leases of the process it replaces.
         await asyncio.to_thread(self.leases.release_dead_predecessors)
+        if self.sockets is not None and self.settings.store.url.startswith(SQLITE_PREFIX):
+            path = journal_path(sqlite_path(self.settings.store.url))
+            self.journal = await asyncio.to_thread(IngestJournal, path)
         for job in (self.fetch_job, self.score_job, *self.delivery_jobs):
             job.start()
         self._schedule()
@@ -199,14 +209,16 @@ class Daemon:
                 self.leases.release(f"deliver:{worker.name}")
             worker.close()
         self.outcomes.close()
+        if self.journal is not None:
+            self.journal.close()
         self.store.close()
         self.metrics.up.set(0)
         log.info("daemon.stopped")
 
-    async def run_until_signalled(self) -> None:
-        """`leadsync run`: start, then serve until SIGTERM or SIGINT; SIGHUP reloads."""
+    async def run_until_signalled(self, stop: asyncio.Event | None = None) -> None:
+        """Start, then serve until SIGTERM or SIGINT (or `stop` is set); SIGHUP reloads."""
         loop = asyncio.get_running_loop()
-        stop = asyncio.Event()
+        stop = stop or asyncio.Event()
         # Before start: the server answers while the store opens, and a SIGTERM then is a stop.
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
@@ -283,6 +295,8 @@ class Daemon:
 
     # -- steps (run in worker threads) ------------------------------------------------
     def _fetch_step(self) -> int:
+        # The webhooks the HTTP process committed to its journal come into the store first.
+        moved = self.journal.drain_into(self.store) if self.journal is not None else 0
         try:
             with self._graph_counted():
                 stored = self.fetcher.run_once()
@@ -293,7 +307,7 @@ class Daemon:
             self._facebook_status(True, "token valid")
             self.metrics.leads_ingested.labels("webhook").inc(len(stored))
             self.score_job.wake()
-        return len(stored)
+        return len(stored) + moved
 
     def _score_step(self) -> int:
         with self._rescore_lock:

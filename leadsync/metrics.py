@@ -1,8 +1,11 @@
-"""Prometheus metrics of one daemon, on a registry of its own.
+"""Prometheus metrics of one daemon, on registries of its own.
 
 A registry per daemon (not the global default) lets tests run several
 daemons in one process and read each one's figures. Queue depth and dead
 letters are read from the store at scrape time, so they are never stale.
+Under `leadsync run` the webhook counters and the worker's state are the HTTP
+process's (`FrontMetrics`); the worker renders the rest, and the HTTP
+process's `/metrics` is both, one after the other (no name in common).
 """
 
 from __future__ import annotations
@@ -10,23 +13,20 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from leadsync.models import DestinationStats
+from leadsync.supervisor import WorkerState
 
 # Lead created_time to delivered: speed to lead is minutes, so buckets span 0.5 s to 1 h.
 LATENCY_BUCKETS = (0.5, 1, 2, 3, 5, 10, 30, 60, 300, 900, 3600)
 
 
-class Metrics:
-    """Counters and histograms the daemon updates as it works."""
+class WebhookMetrics:
+    """What the webhook route counts, on a registry of their own."""
 
-    def __init__(self, stats: Callable[[], list[DestinationStats]] | None = None):
-        self.registry = CollectorRegistry()
-        r = self.registry
-        self.leads_ingested = Counter(
-            "leadsync_leads_ingested", "Leads stored, by source", ["source"], registry=r
-        )
+    def __init__(self) -> None:
+        self.webhook_registry = r = CollectorRegistry()
         self.notifications = Counter(
             "leadsync_webhook_notifications", "Webhook notifications committed", registry=r
         )
@@ -40,6 +40,25 @@ class Metrics:
             "Webhook requests rejected, by reason",
             ["reason"],
             registry=r,
+        )
+
+
+class Metrics(WebhookMetrics):
+    """Counters and histograms the daemon updates as it works.
+
+    A worker (`webhook=False`) leaves the webhook counters out of `render`: the HTTP
+    process counts webhooks and shows them.
+    """
+
+    def __init__(
+        self, stats: Callable[[], list[DestinationStats]] | None = None, *, webhook: bool = True
+    ):
+        super().__init__()
+        self._webhook = webhook
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.leads_ingested = Counter(
+            "leadsync_leads_ingested", "Leads stored, by source", ["source"], registry=r
         )
         self.delivered = Counter(
             "leadsync_leads_delivered",
@@ -74,7 +93,33 @@ class Metrics:
             r.register(_QueueCollector(stats))
 
     def render(self) -> bytes:
-        return generate_latest(self.registry)
+        webhook = generate_latest(self.webhook_registry) if self._webhook else b""
+        return webhook + generate_latest(self.registry)
+
+
+class FrontMetrics(WebhookMetrics):
+    """The HTTP process's own figures: webhooks, and whether its worker is up."""
+
+    def __init__(self, worker: Callable[[], WorkerState]):
+        super().__init__()
+        self.webhook_registry.register(_WorkerCollector(worker))
+
+    def render(self) -> bytes:
+        return generate_latest(self.webhook_registry)
+
+
+class _WorkerCollector:
+    """The worker's state as the supervisor sees it, at scrape time."""
+
+    def __init__(self, worker: Callable[[], WorkerState]):
+        self._worker = worker
+
+    def collect(self):  # noqa: ANN201 - prometheus-client's collector protocol
+        state = self._worker()
+        yield GaugeMetricFamily("leadsync_worker_up", "1 while the worker runs", state.alive)
+        yield CounterMetricFamily(
+            "leadsync_worker_restarts", "Times the worker process was restarted", state.restarts
+        )
 
 
 class _QueueCollector:

@@ -61,6 +61,7 @@ class Notification:
     ad_id: str = ""
     created_time: datetime | None = None
     source: Source = "webhook"
+    received_at: datetime | None = None  # when we were told; None: now, as it is stored
 
 
 @dataclass(frozen=True, slots=True)

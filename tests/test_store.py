@@ -8,6 +8,7 @@ of the contract is in tests/test_store_outbox.py, with the same fixture.
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -122,7 +123,9 @@ def test_pending_notifications_come_oldest_first_up_to_the_limit(store):
         store.add_notifications([note(lead_id)])
     assert [n.lead_id for n in store.pending_notifications(10)] == ["30", "10", "20"]
     assert [n.lead_id for n in store.pending_notifications(2)] == ["30", "10"]
-    assert store.pending_notifications(1) == [note("30")]
+    [first] = store.pending_notifications(1)
+    assert first == replace(note("30"), received_at=first.received_at)
+    assert first.received_at is not None and utcnow() - first.received_at < timedelta(minutes=1)
 
 
 def test_pending_skips_stored_dropped_and_deferred_until_their_retry_time(store):

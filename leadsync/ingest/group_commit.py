@@ -11,19 +11,25 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
+from typing import Protocol
 
 import structlog
 
-from leadsync.abc import Store
 from leadsync.models import Notification
 
 log = structlog.get_logger(__name__)
 
 
+class NotificationSink(Protocol):
+    """Where webhooks are made durable: the store, or the HTTP process's journal."""
+
+    def add_notifications(self, notes: Sequence[Notification]) -> int: ...
+
+
 class GroupCommitter:
     """Batches `store.add_notifications` calls from concurrent coroutines."""
 
-    def __init__(self, store: Store, on_committed: Callable[[int], None] | None = None):
+    def __init__(self, store: NotificationSink, on_committed: Callable[[int], None] | None = None):
         self._store = store
         self._on_committed = on_committed
         self._waiting: list[tuple[Sequence[Notification], asyncio.Future[int]]] = []

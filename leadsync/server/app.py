@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from pathlib import Path
 
 import structlog
 from aiohttp import web
@@ -27,6 +28,8 @@ from leadsync.server.store_errors import store_unavailable_is_503
 log = structlog.get_logger(__name__)
 
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
+# The worker's sockets, in the private folder the HTTP process made for them.
+PUBLIC_SOCKET, ADMIN_SOCKET = "public.sock", "admin.sock"
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
@@ -55,23 +58,25 @@ async def metrics(request: web.Request) -> web.Response:
     return web.Response(body=body, content_type="text/plain", charset="utf-8")
 
 
-async def _secure(request: web.Request, response: web.StreamResponse) -> None:
+async def secure_headers(request: web.Request, response: web.StreamResponse) -> None:
     response.headers.update(SECURITY_HEADERS)
 
 
 def build_app(
-    ctx: ServerContext, *, public: bool = True, admin_pages: bool = True
+    ctx: ServerContext, *, public: bool = True, admin_pages: bool = True, webhook: bool = True
 ) -> web.Application:
     """The routes Meta and callers use (`public`), the status page and metrics (`admin_pages`),
-    or both; /healthz is on every app."""
+    or both; /healthz is on every app. A worker's app has no `webhook`: the HTTP process
+    answers it."""
     app = web.Application(client_max_size=WEBHOOK_MAX_BODY_BYTES)
     app[CONTEXT] = ctx
-    app.on_response_prepare.append(_secure)
+    app.on_response_prepare.append(secure_headers)
     app.middlewares.append(store_unavailable_is_503)  # while the store opens, or is down
     app.router.add_get("/healthz", healthz)
-    if public:
+    if public and webhook:
         app.router.add_get("/webhook", webhook_route.handshake)
         app.router.add_post("/webhook", webhook_route.receive)
+    if public:
         app.router.add_post("/events", events_route.receive)
     if admin_pages:
         app.router.add_get("/metrics", admin.admin_only(metrics))
@@ -94,25 +99,44 @@ class Servers:
                 await listener.close()
 
 
-async def serve(ctx: ServerContext, limits: HttpLimits) -> Servers:
-    """Binds `[server] host/port`, and `admin_host/admin_port` when set: then the status page
-    and /metrics are served there only (loopback by default), not on the public port."""
+def warn_if_open(ctx: ServerContext) -> None:
+    """One line at start for what works but is likely a mistake."""
     server = ctx.settings.server
-    split = server.admin_port is not None
-    admin_host = server.admin_host if split else server.host
+    admin_host = server.admin_host if server.admin_port is not None else server.host
     if not server.admin_token.get_secret_value() and admin_host not in LOOPBACK:
         # Not an error (a private network, a proxy that does not route them), but worth a line.
         log.warning("server.admin_open", host=admin_host, fix="set [server] admin_token")
     if not ctx.settings.facebook.pages:
         # Every webhook would be acknowledged and dropped: say so once, at start.
         log.warning("facebook.no_pages", fix="list your pages as [[facebook.pages]]")
-    app = build_app(ctx, admin_pages=not split)
-    servers = Servers(await Listener.start(app, server.host, server.port, limits))
+
+
+async def serve(ctx: ServerContext, limits: HttpLimits, sockets: Path | None = None) -> Servers:
+    """Binds `[server] host/port`, and `admin_host/admin_port` when set: then the status page
+    and /metrics are served there only (loopback by default), not on the public port.
+
+    A worker (`sockets` set) serves the same apps, less the webhook, on the Unix sockets
+    `public.sock` and `admin.sock` in that folder, for the HTTP process to pass requests on.
+    """
+    server = ctx.settings.server
+    split = server.admin_port is not None
+    admin_host = server.admin_host if split else server.host
+    app = build_app(ctx, admin_pages=not split, webhook=sockets is None)
+    if sockets is not None:
+        servers = Servers(await Listener.start_unix(app, sockets / PUBLIC_SOCKET, limits))
+    else:
+        warn_if_open(ctx)
+        servers = Servers(await Listener.start(app, server.host, server.port, limits))
     if split:
         assert server.admin_port is not None
         admin_app = build_app(ctx, public=False)
         try:
-            servers.admin = await Listener.start(admin_app, admin_host, server.admin_port, limits)
+            if sockets is not None:
+                path = sockets / ADMIN_SOCKET
+                servers.admin = await Listener.start_unix(admin_app, path, limits)
+            else:
+                port = server.admin_port
+                servers.admin = await Listener.start(admin_app, admin_host, port, limits)
         except OSError:
             await servers.close()
             raise

@@ -1,6 +1,6 @@
 """Binds the HTTP server to an address with the limits of `server/limits.py` applied.
 
-One `Listener` per address (the public port; later, perhaps an admin one). Beyond
+One `Listener` per address (the public port, the admin one, a worker's Unix socket). Beyond
 `max_connections` open connections a new one gets `503` with `Retry-After` and is
 closed at once, before any parsing: the cap keeps file descriptors for the store and
 the destinations, and Meta retries a 503. The cap is set well above what slow
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from pathlib import Path
 from typing import Any
 
 import structlog
@@ -77,12 +78,28 @@ class Listener:
     def __init__(self, runner: web.AppRunner, server: asyncio.Server):
         self._runner = runner
         self._server = server
-        self.port: int = server.sockets[0].getsockname()[1]
+        address = server.sockets[0].getsockname()
+        self.port: int = address[1] if isinstance(address, tuple) else 0  # 0: a Unix socket
 
     @classmethod
     async def start(
         cls, app: web.Application, host: str, port: int, limits: HttpLimits
     ) -> Listener:
+        """Serves `app` on a TCP address."""
+        runner, factory = await cls._prepare(app, limits)
+        server = await asyncio.get_running_loop().create_server(factory, host, port)
+        return cls(runner, server)
+
+    @classmethod
+    async def start_unix(cls, app: web.Application, path: Path, limits: HttpLimits) -> Listener:
+        """Serves `app` on a Unix socket (the worker's, for the HTTP process of `leadsync run`)."""
+        runner, factory = await cls._prepare(app, limits)
+        path.unlink(missing_ok=True)  # left by a worker that was killed
+        server = await asyncio.get_running_loop().create_unix_server(factory, str(path))
+        return cls(runner, server)
+
+    @staticmethod
+    async def _prepare(app: web.Application, limits: HttpLimits) -> tuple[web.AppRunner, _Capped]:
         app[LIMITS] = limits
         runner = web.AppRunner(
             app,
@@ -95,10 +112,7 @@ class Listener:
         )
         await runner.setup()
         assert runner.server is not None
-        loop = asyncio.get_running_loop()
-        factory = _Capped(runner.server, limits.max_connections)
-        server = await loop.create_server(factory, host, port)
-        return cls(runner, server)
+        return runner, _Capped(runner.server, limits.max_connections)
 
     async def close(self) -> None:
         """Stops listening, lets requests in hand finish, closes the connections."""

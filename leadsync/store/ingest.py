@@ -65,7 +65,8 @@ class Ingest(SQLRole, IngestStore):
             return 0  # no transaction, so no wait for the write lock, for nothing
         now = utcnow()
         with self._write() as tx:
-            return tx.many(ADD_NOTIFICATION, [params(note, received_at=now) for note in notes])
+            rows = [params(note, received_at=note.received_at or now) for note in notes]
+            return tx.many(ADD_NOTIFICATION, rows)
 
     def pending_notifications(self, limit: int) -> list[Notification]:
         rows = self._fetch(

@@ -53,6 +53,9 @@ class PostgresPool:
             max_size=POOL_SIZE,
             kwargs={"autocommit": True, "row_factory": dict_row},
             configure=self._configure,
+            # A connection the server dropped (a restart, an outage) is found and replaced when
+            # taken, for one round trip, instead of failing the next write with it.
+            check=ConnectionPool.check_connection,
             timeout=POOL_TIMEOUT.total_seconds(),
             name="leadsync-store",
             open=True,

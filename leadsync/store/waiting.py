@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import sqlite3
 import time
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -89,8 +90,10 @@ def open_and_write(url: str) -> Store:
 class PendingStore:
     """The store of a daemon waiting for its database; the real store once it opened."""
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, opener: Callable[[str], Any] | None = None):
         self.url = url
+        # What opening means: the store (migrated, written to), or the HTTP process's inbox.
+        self._opener = opener or open_and_write
         self.masked_url = masked_url(url)
         self.problem = "opening"
         self.attempts = 0
@@ -117,7 +120,7 @@ class PendingStore:
             return True
         self.attempts += 1
         try:
-            self._store = await asyncio.to_thread(open_and_write, self.url)
+            self._store = await asyncio.to_thread(self._opener, self.url)
         except ConfigError as exc:
             if not isinstance(exc.__cause__, sqlite3.OperationalError):
                 raise  # a wrong URL or a missing folder: waiting will not fix it

@@ -1,5 +1,10 @@
 """Starts `leadsync run` as a real subprocess for process-level tests.
 
+`leadsync run` is two processes: the HTTP process it starts as, and the worker
+that process starts and supervises (`leadsync worker`). `kill` SIGKILLs both
+(the whole daemon, as a crashed machine or an OOM kill of the container would),
+`kill_worker` and `kill_http` one of them.
+
 Also writes the TOML such a process reads (`write_config`, plus a Google
 Sheets destination block from `sheets_destination_toml`) and runs one-shot
 commands such as `leadsync status` against the same config (`run_cli`).
@@ -7,6 +12,7 @@ commands such as `leadsync status` against the same config (`run_cli`).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -97,7 +103,10 @@ class LeadsyncProcess:
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         cmd = [sys.executable, "-m", "leadsync", "run", "-c", str(self.config), *self.extra_args]
         with self.log_path.open("ab") as log:  # the child keeps its own copy of the descriptor
-            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+            # A session of its own: `kill` reaches the worker too, and nothing else of ours.
+            self.proc = subprocess.Popen(
+                cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+            )
         wait_until(lambda: self._serving(wait_for_store), 30, "leadsync run to listen")
         return self
 
@@ -111,17 +120,50 @@ class LeadsyncProcess:
             reply = requests.get(f"{self.url}/healthz", timeout=1)
         except requests.ConnectionError:
             return False
-        # The server answers before the store opens (503, store_unavailable) and then serves.
-        return not wait_for_store or "store_unavailable" not in reply.text
+        # The server answers before the store opens (503, store_unavailable) and before its
+        # worker listens (worker_starting), and then serves.
+        waiting = ("store_unavailable", "worker_starting", "worker_down")
+        return not wait_for_store or not any(reason in reply.text for reason in waiting)
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def kill(self) -> None:
+    @property
+    def pids(self) -> list[int]:
+        """The HTTP process and its children (the worker), while they run."""
         assert self.proc is not None
+        return [self.proc.pid, *children(self.proc.pid)]
+
+    @property
+    def worker_pid(self) -> int:
+        """The worker's pid (waiting while the HTTP process restarts it)."""
+        assert self.proc is not None
+        wait_until(lambda: children(self.proc.pid), 30, "the worker process")
+        return children(self.proc.pid)[0]
+
+    def kill(self) -> None:
+        """SIGKILL to the HTTP process and its worker at once: the whole daemon dies."""
+        assert self.proc is not None
+        group = self.proc.pid  # the session's leader: its group id is its pid
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(group, signal.SIGKILL)
+        self.proc.wait(timeout=10)
+        wait_until(lambda: not group_alive(group), 10, "the worker to die with it")
+
+    def kill_worker(self) -> int:
+        """SIGKILL to the worker alone; the HTTP process restarts it. Returns its pid."""
+        pid = self.worker_pid
+        os.kill(pid, signal.SIGKILL)
+        return pid
+
+    def kill_http(self) -> None:
+        """SIGKILL to the HTTP process alone: its worker sees the pipe close and stops."""
+        assert self.proc is not None
+        group = self.proc.pid
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait(timeout=10)
+        wait_until(lambda: not group_alive(group), 30, "the orphaned worker to stop")
 
     def reload(self) -> None:
         """SIGHUP: the daemon re-reads its config (a rotated token)."""
@@ -137,5 +179,26 @@ class LeadsyncProcess:
         return self.log_path.read_text(errors="replace")
 
     def ensure_stopped(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.kill()
+        if self.proc is not None and (self.proc.poll() is None or group_alive(self.proc.pid)):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=10)
+
+
+def children(pid: int) -> list[int]:
+    """The live child processes of `pid` (Linux /proc)."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        with contextlib.suppress(OSError):
+            found += [int(child) for child in task.read_text().split()]
+    return found
+
+
+def group_alive(group: int) -> bool:
+    """True while any process of the process group `group` runs (zombies count as gone)."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[2]) == group and fields[0] != "Z":
+                return True
+    return False

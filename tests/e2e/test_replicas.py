@@ -135,7 +135,7 @@ def claimed_by(store_url: str, owner: str) -> int:
 def replica_of(owner: str, replicas: list[LeadsyncProcess]) -> LeadsyncProcess:
     """The replica whose process is the lease owner `host:pid:instance`."""
     pid = int(owner.split(":")[1])
-    return next(r for r in replicas if r.proc is not None and r.proc.pid == pid)
+    return next(r for r in replicas if r.proc is not None and pid in r.pids)
 
 
 def poll_rounds(replica: LeadsyncProcess) -> list[tuple[datetime, datetime]]:

@@ -112,7 +112,7 @@ def lease_holder(store_url: str, replicas: list[LeadsyncProcess]) -> LeadsyncPro
     """The replica holding the sheet's delivery lease (the first one when none does)."""
     rows = run_sql(store_url, "SELECT owner FROM leases WHERE name = 'deliver:sheet'")
     pids = {int(owner.split(":")[1]) for (owner,) in rows}
-    return next((r for r in replicas if r.proc and r.proc.pid in pids), replicas[0])
+    return next((r for r in replicas if r.proc and pids & set(r.pids)), replicas[0])
 
 
 def in_sheet(sheets, store_url: str, lead_ids: set[str]) -> bool:
