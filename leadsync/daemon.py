@@ -106,7 +106,9 @@ class Daemon:
             Router(settings.routing),
             settings.contacts.default_region,
         )
-        self.fetcher = LeadFetcher(self.store, self.graph, PageScope.of(settings.facebook.pages))
+        self.fetcher = LeadFetcher(
+            self.store, self.graph, PageScope.of(settings.facebook.pages), owner=self.owner
+        )
         self.poller = Poller(self.store, self.graph)
         self.committer = GroupCommitter(self.store, on_committed=lambda _n: self.fetch_job.wake())
         self.workers = [self._worker(dest) for dest in settings.destinations]
