@@ -39,7 +39,7 @@ from leadsync.ingest.scope import PageScope
 from leadsync.jobs import Job, ScheduledRuns
 from leadsync.leases import LeaseKeeper, new_owner
 from leadsync.metrics import Metrics
-from leadsync.models import DestinationStats, ScoredLead, ServiceStatus, utcnow
+from leadsync.models import DestinationStats, NotificationBacklog, ScoredLead, ServiceStatus, utcnow
 from leadsync.outbox.enqueue import Enqueuer
 from leadsync.outbox.runner import DeliveryWorker
 from leadsync.outbox.stages import StageRouter
@@ -98,7 +98,7 @@ class Daemon:
             store.migrate()
         self.leases = LeaseKeeper(self.store, self.owner)
         self.graph = graph_client(settings)
-        self.metrics = Metrics(self._destination_stats)
+        self.metrics = Metrics(self._destination_stats, self._notification_backlog)
         self.enqueuer = Enqueuer(
             self.store,
             Scorer(settings.scoring),
@@ -369,6 +369,10 @@ class Daemon:
     def _destination_stats(self) -> list[DestinationStats]:
         """Queue gauges for /metrics: none while the store has not opened (still a 200)."""
         return [] if self._pending_store() else self.store.destination_stats()
+
+    def _notification_backlog(self) -> NotificationBacklog | None:
+        """The fetch backlog for /metrics: none while the store has not opened."""
+        return None if self._pending_store() else self.store.notification_backlog()
 
     def _delivered(self, destination: str, batch: Sequence[ScoredLead]) -> None:
         now = utcnow()

@@ -1,8 +1,9 @@
 """Prometheus metrics of one daemon, on a registry of its own.
 
 A registry per daemon (not the global default) lets tests run several
-daemons in one process and read each one's figures. Queue depth and dead
-letters are read from the store at scrape time, so they are never stale.
+daemons in one process and read each one's figures. Queue depth, dead
+letters and the notifications waiting to be fetched are read from the store
+at scrape time, so they are never stale.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections.abc import Callable
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 
-from leadsync.models import DestinationStats
+from leadsync.models import DestinationStats, NotificationBacklog, utcnow
 
 # Lead created_time to delivered: speed to lead is minutes, so buckets span 0.5 s to 1 h.
 LATENCY_BUCKETS = (0.5, 1, 2, 3, 5, 10, 30, 60, 300, 900, 3600)
@@ -21,7 +22,11 @@ LATENCY_BUCKETS = (0.5, 1, 2, 3, 5, 10, 30, 60, 300, 900, 3600)
 class Metrics:
     """Counters and histograms the daemon updates as it works."""
 
-    def __init__(self, stats: Callable[[], list[DestinationStats]] | None = None):
+    def __init__(
+        self,
+        stats: Callable[[], list[DestinationStats]] | None = None,
+        backlog: Callable[[], NotificationBacklog | None] | None = None,
+    ):
         self.registry = CollectorRegistry()
         r = self.registry
         self.leads_ingested = Counter(
@@ -72,6 +77,8 @@ class Metrics:
         self.up = Gauge("leadsync_up", "1 while the daemon runs", registry=r)
         if stats:
             r.register(_QueueCollector(stats))
+        if backlog:
+            r.register(_BacklogCollector(backlog))
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
@@ -95,3 +102,30 @@ class _QueueCollector:
             dead.add_metric([s.destination], s.dead)
         yield depth
         yield dead
+
+
+class _BacklogCollector:
+    """Notifications waiting to be fetched and the oldest one's age, read at scrape time.
+
+    The age grows while Facebook is down or the token is refused (notifications are deferred,
+    never dropped): it is the figure to alert on. No sample while the store has not opened
+    (`backlog` gives None): a zero would claim that nothing waits.
+    """
+
+    def __init__(self, backlog: Callable[[], NotificationBacklog | None]):
+        self._backlog = backlog
+
+    def collect(self):  # noqa: ANN201 - prometheus-client's collector protocol
+        waiting = GaugeMetricFamily(
+            "leadsync_notifications_backlog", "Notifications not yet fetched from Graph"
+        )
+        age = GaugeMetricFamily(
+            "leadsync_notifications_backlog_age_seconds",
+            "Seconds since the oldest notification not yet fetched arrived (0: none waits)",
+        )
+        if (backlog := self._backlog()) is not None:
+            oldest = backlog.oldest_received_at
+            waiting.add_metric([], backlog.waiting)
+            age.add_metric([], max(0.0, (utcnow() - oldest).total_seconds()) if oldest else 0.0)
+        yield waiting
+        yield age

@@ -17,14 +17,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from leadsync.abc import IngestStore
-from leadsync.models import (
-    Checkpoint,
-    Form,
-    Lead,
-    Notification,
-    NotificationBacklog,
-    utcnow,
-)
+from leadsync.models import Checkpoint, Form, Lead, Notification, NotificationBacklog, utcnow
 from leadsync.store.rows import first_of_each, form_params, lead_params, params
 from leadsync.store.sql import SQLRole
 
