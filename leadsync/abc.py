@@ -32,6 +32,7 @@ from leadsync.models import (
     Lead,
     LeadStage,
     Notification,
+    NotificationBacklog,
     OutboxItem,
     OutboxState,
     Owner,
@@ -109,11 +110,32 @@ class IngestStore(ABC):
 
     @abstractmethod
     def pending_notifications(self, limit: int) -> list[Notification]:
-        """Notifications not yet resolved into leads whose retry time has come, oldest first."""
+        """Notifications not yet resolved into leads whose retry time has come, oldest first.
+
+        A read that claims nothing (tests and tools ask it); the fetcher claims its work
+        with `claim_notifications`.
+        """
+
+    @abstractmethod
+    def claim_notifications(self, owner: str, limit: int, lease: timedelta) -> list[Notification]:
+        """Claims up to `limit` notifications to fetch for `owner` until now + `lease`.
+
+        Takes pending notifications whose retry time has come and that no live claim
+        holds, oldest first, in one statement: two claimers never get the same one.
+        Storing, dropping or deferring a notification ends its claim; a claim that
+        expired (its owner died mid-round) may be taken by anyone.
+        """
+
+    @abstractmethod
+    def notification_backlog(self) -> NotificationBacklog:
+        """How many notifications wait to be fetched, and since when the oldest.
+
+        Every pending notification counts: due, deferred to later, or claimed.
+        """
 
     @abstractmethod
     def defer_notifications(self, lead_ids: Sequence[str], error: str, retry_at: datetime) -> None:
-        """A fetch failed for a reason that may pass: try these again at `retry_at`."""
+        """A fetch failed for a reason that may pass: try these again at `retry_at` (unclaimed)."""
 
     @abstractmethod
     def drop_notification(self, lead_id: str, error: str) -> None:
@@ -306,11 +328,11 @@ class CoordinationStore(ABC):
 
     @abstractmethod
     def owners(self) -> set[str]:
-        """Owners holding an unexpired lease or a claim on a pending outbox item now."""
+        """Owners holding an unexpired lease or a live claim (outbox item, notification) now."""
 
     @abstractmethod
     def release_owner(self, owner: str) -> None:
-        """Gives back every lease and outbox claim of `owner` (a process known to be dead)."""
+        """Gives back every lease and claim of `owner` (a process known to be dead)."""
 
     @abstractmethod
     def set_status(self, status: ServiceStatus) -> None:

@@ -72,6 +72,15 @@ DELIVERY_BATCH_SIZE = 500
 # lease while a round runs, so no other replica claims for that destination meanwhile.
 OUTBOX_CLAIM_LEASE = timedelta(seconds=15)
 
+# How long a fetch round's claim keeps other replicas off its notifications (a round takes up
+# to 200: four Graph batch calls). A round takes a second or two; this also covers one whose
+# call waits out the Graph client's 30 s timeout. A round that outlasts its claim costs only a
+# second Graph read of its leads (the store keeps each lead once); the notifications of a
+# replica that died mid-round wait this long (a restart on the same host takes them back at
+# once, as it does outbox claims). A minute of delay after a crash is small next to speed to
+# lead's minutes, and far longer than a healthy round, so replicas do not fetch twice.
+NOTIFICATION_CLAIM_LEASE = timedelta(seconds=60)
+
 # Default time an outbox item may keep failing before it goes to the dead letter.
 DEFAULT_DEAD_LETTER_AFTER = timedelta(hours=24)
 

@@ -40,7 +40,7 @@ from leadsync.ingest.scope import PageScope
 from leadsync.jobs import Job, ScheduledRuns
 from leadsync.leases import LeaseKeeper, new_owner
 from leadsync.metrics import Metrics
-from leadsync.models import DestinationStats, ScoredLead, ServiceStatus, utcnow
+from leadsync.models import DestinationStats, NotificationBacklog, ScoredLead, ServiceStatus, utcnow
 from leadsync.outbox.enqueue import Enqueuer
 from leadsync.outbox.runner import DeliveryWorker
 from leadsync.outbox.stages import StageRouter
@@ -105,7 +105,9 @@ class Daemon:
             store.migrate()
         self.leases = LeaseKeeper(self.store, self.owner)
         self.graph = graph_client(settings)
-        self.metrics = Metrics(self._destination_stats, webhook=sockets is None)
+        self.metrics = Metrics(
+            self._destination_stats, self._notification_backlog, webhook=sockets is None
+        )
         self.enqueuer = Enqueuer(
             self.store,
             Scorer(settings.scoring),
@@ -113,7 +115,9 @@ class Daemon:
             Router(settings.routing),
             settings.contacts.default_region,
         )
-        self.fetcher = LeadFetcher(self.store, self.graph, PageScope.of(settings.facebook.pages))
+        self.fetcher = LeadFetcher(
+            self.store, self.graph, PageScope.of(settings.facebook.pages), owner=self.owner
+        )
         self.poller = Poller(self.store, self.graph)
         self.committer = GroupCommitter(self.store, on_committed=lambda _n: self.fetch_job.wake())
         self.workers = [self._worker(dest) for dest in settings.destinations]
@@ -382,6 +386,17 @@ class Daemon:
         """Queue gauges for /metrics: none while the store has not opened (still a 200)."""
         return [] if self._pending_store() else self.store.destination_stats()
 
+    def _notification_backlog(self) -> NotificationBacklog | None:
+        """Notifications not yet fetched, the journal's too: none while the store has not opened."""
+        if self._pending_store():
+            return None
+        stored = self.store.notification_backlog()
+        if self.journal is None:
+            return stored
+        waiting, oldest = self.journal.backlog()
+        times = [t for t in (stored.oldest_received_at, oldest) if t is not None]
+        return NotificationBacklog(stored.waiting + waiting, min(times, default=None))
+
     def _delivered(self, destination: str, batch: Sequence[ScoredLead]) -> None:
         now = utcnow()
         self.metrics.delivered.labels(destination).inc(len(batch))
@@ -433,4 +448,5 @@ class Daemon:
             poll_interval=self.settings.facebook.poll_interval,
             started_at=self.started_at,
             polling=bool(self.settings.facebook.pages),
+            backlog=self._notification_backlog,
         )

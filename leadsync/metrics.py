@@ -1,11 +1,12 @@
 """Prometheus metrics of one daemon, on registries of its own.
 
 A registry per daemon (not the global default) lets tests run several
-daemons in one process and read each one's figures. Queue depth and dead
-letters are read from the store at scrape time, so they are never stale.
-Under `leadsync run` the webhook counters and the worker's state are the HTTP
-process's (`FrontMetrics`); the worker renders the rest, and the HTTP
-process's `/metrics` is both, one after the other (no name in common).
+daemons in one process and read each one's figures. Queue depth, dead
+letters and the notifications waiting to be fetched are read from the store
+at scrape time, so they are never stale. Under `leadsync run` the webhook
+counters and the worker's state are the HTTP process's (`FrontMetrics`); the
+worker renders the rest, and the HTTP process's `/metrics` is both, one after
+the other (no name in common).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections.abc import Callable
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
-from leadsync.models import DestinationStats
+from leadsync.models import DestinationStats, NotificationBacklog, utcnow
 from leadsync.supervisor import WorkerState
 
 # Lead created_time to delivered: speed to lead is minutes, so buckets span 0.5 s to 1 h.
@@ -51,7 +52,11 @@ class Metrics(WebhookMetrics):
     """
 
     def __init__(
-        self, stats: Callable[[], list[DestinationStats]] | None = None, *, webhook: bool = True
+        self,
+        stats: Callable[[], list[DestinationStats]] | None = None,
+        backlog: Callable[[], NotificationBacklog | None] | None = None,
+        *,
+        webhook: bool = True,
     ):
         super().__init__()
         self._webhook = webhook
@@ -91,6 +96,8 @@ class Metrics(WebhookMetrics):
         self.up = Gauge("leadsync_up", "1 while the daemon runs", registry=r)
         if stats:
             r.register(_QueueCollector(stats))
+        if backlog:
+            r.register(_BacklogCollector(backlog))
 
     def render(self) -> bytes:
         webhook = generate_latest(self.webhook_registry) if self._webhook else b""
@@ -140,3 +147,30 @@ class _QueueCollector:
             dead.add_metric([s.destination], s.dead)
         yield depth
         yield dead
+
+
+class _BacklogCollector:
+    """Notifications waiting to be fetched and the oldest one's age, read at scrape time.
+
+    The age grows while Facebook is down or the token is refused (notifications are deferred,
+    never dropped): it is the figure to alert on. No sample while the store has not opened
+    (`backlog` gives None): a zero would claim that nothing waits.
+    """
+
+    def __init__(self, backlog: Callable[[], NotificationBacklog | None]):
+        self._backlog = backlog
+
+    def collect(self):  # noqa: ANN201 - prometheus-client's collector protocol
+        waiting = GaugeMetricFamily(
+            "leadsync_notifications_backlog", "Notifications not yet fetched from Graph"
+        )
+        age = GaugeMetricFamily(
+            "leadsync_notifications_backlog_age_seconds",
+            "Seconds since the oldest notification not yet fetched arrived (0: none waits)",
+        )
+        if (backlog := self._backlog()) is not None:
+            oldest = backlog.oldest_received_at
+            waiting.add_metric([], backlog.waiting)
+            age.add_metric([], max(0.0, (utcnow() - oldest).total_seconds()) if oldest else 0.0)
+        yield waiting
+        yield age

@@ -401,6 +401,17 @@ class DestinationStats:
 
 
 @dataclass(frozen=True, slots=True)
+class NotificationBacklog:
+    """Notifications not yet fetched (stored or dropped), for /healthz and /metrics.
+
+    `oldest_received_at` is when the oldest of them was received (None when none wait).
+    """
+
+    waiting: int
+    oldest_received_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
 class ServiceStatus:
     """The last known health of one outside service or job ("facebook", "sheets:sales")."""
 

@@ -245,6 +245,21 @@ def test_null_batch_item_comes_back_as_a_batch_to_retry(emu):
     assert retry.execute() is None and ok[-1] == lead_ids[1]
 
 
+def test_lead_reads_count_each_lead_served_alone_or_in_a_batch(emu):
+    form_id = emu.add_form("111", "Demo")
+    lead_ids = [emu.create_lead(form_id, {"email": f"{i}@x.y"}) for i in range(3)]
+    emu.inject_fault("batch_null", path=f"/{lead_ids[1]}")
+    batch = sdk(emu).new_batch()
+    for lead_id in lead_ids[:2]:
+        batch.add("GET", lead_id)
+    assert batch.execute().execute() is None  # the null item, asked again
+    reply = requests.get(
+        f"{emu.url}/v24.0/{lead_ids[0]}", params={"access_token": TOKEN}, timeout=5
+    )
+    assert reply.status_code == 200
+    assert emu.lead_reads() == {lead_ids[0]: 2, lead_ids[1]: 1}  # a null answer served nothing
+
+
 # -- tokens, subscriptions ---------------------------------------------------------------
 
 

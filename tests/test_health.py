@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
 from leadsync.abc import ScoreUpdate
-from leadsync.health import DELIVERY_STALLED_AFTER, assess
-from leadsync.models import Lead, Score, ServiceStatus, utcnow
+from leadsync.health import DELIVERY_STALLED_AFTER, INGEST_BACKLOG_OLD_AFTER, assess
+from leadsync.models import Lead, Notification, Score, ServiceStatus, utcnow
 from leadsync.store.sqlite import encode_time
 from tests.store_fixtures import run_sql
 
@@ -41,6 +41,12 @@ def waiting_lead(store, store_url: str, age: timedelta) -> None:
     run_sql(store_url, "UPDATE outbox SET created_at = ?", (encode_time(utcnow() - age),))
 
 
+def waiting_notifications(store, store_url: str, age: timedelta, count: int = 2) -> None:
+    """`count` notifications not fetched yet, received `age` ago (aged behind the store's back)."""
+    store.add_notifications([Notification(str(n), "p") for n in range(count)])
+    run_sql(store_url, "UPDATE notifications SET received_at = ?", (encode_time(utcnow() - age),))
+
+
 def test_healthy_when_nothing_is_wrong(store):
     assert verdict(store).ok
 
@@ -63,3 +69,22 @@ def test_dead_jobs_and_a_bad_token_are_named(store):
     store.set_status(ServiceStatus("facebook", False, "token expired", utcnow()))
     report = verdict(store, jobs_alive={"fetch": False})
     assert report.reasons == ["job_dead: fetch", "facebook_token_invalid: token expired"]
+
+
+def test_notifications_waiting_too_long_to_be_fetched_are_named_with_their_count(store, store_url):
+    waiting_notifications(store, store_url, INGEST_BACKLOG_OLD_AFTER + timedelta(minutes=1))
+    (reason,) = verdict(store).reasons
+    assert reason.startswith("ingest_backlog_old: 2 notifications waiting since ")
+    since = datetime.fromisoformat(reason.rpartition("since ")[2])
+    assert utcnow() - since > INGEST_BACKLOG_OLD_AFTER
+
+
+def test_a_backlog_younger_than_the_limit_is_not_yet_a_problem(store, store_url):
+    waiting_notifications(store, store_url, INGEST_BACKLOG_OLD_AFTER - timedelta(minutes=1))
+    assert verdict(store).ok
+
+
+def test_a_refused_token_explains_the_backlog_on_its_own(store, store_url):
+    waiting_notifications(store, store_url, INGEST_BACKLOG_OLD_AFTER + timedelta(minutes=1))
+    store.set_status(ServiceStatus("facebook", False, "token expired", utcnow()))
+    assert verdict(store).reasons == ["facebook_token_invalid: token expired"]

@@ -194,7 +194,10 @@ def test_random_duplicates_across_webhook_and_poll_store_once(graph, store):
 
     store.add_notifications([Notification(i, "111", form_id) for i in ids[:30]])
     poller.poll_form(form)
-    LeadFetcher(store, client_for(graph), PageScope.of([PageSettings(id="111")])).run_once()
+    fetcher = LeadFetcher(
+        store, client_for(graph), PageScope.of([PageSettings(id="111")]), owner="test"
+    )
+    fetcher.run_once()
     assert store.count_leads() == 60
     assert store.pending_notifications(100) == []
 

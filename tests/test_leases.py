@@ -12,7 +12,7 @@ from structlog.testing import capture_logs
 
 from leadsync.abc import ScoreUpdate
 from leadsync.leases import LeaseKeeper, is_dead_predecessor, new_owner
-from leadsync.models import Lead, Score, utcnow
+from leadsync.models import Lead, Notification, Score, utcnow
 from tests.daemon_harness import wait_until
 
 TTL = timedelta(seconds=0.6)
@@ -84,6 +84,9 @@ def test_a_restart_takes_back_its_dead_predecessors_leases_and_claims(store):
     store.save_leads([Lead("1", utcnow(), "p1", "f1")])
     store.save_scores([ScoreUpdate("1", Score(10, False), ("sheet",))])
     assert store.claim("sheet", 10, dead, timedelta(minutes=5))
+    store.add_notifications([Notification("2", "p1"), Notification("3", "p1")])
+    assert store.claim_notifications(dead, 1, timedelta(minutes=5))
+    assert store.claim_notifications(alive, 1, timedelta(minutes=5))
     assert store.owners() == {dead, alive}
 
     assert LeaseKeeper(store, me).release_dead_predecessors() == [dead]
@@ -92,3 +95,4 @@ def test_a_restart_takes_back_its_dead_predecessors_leases_and_claims(store):
     assert store.acquire_lease("deliver:sheet", me, TTL)
     assert not store.acquire_lease("poll:111", me, TTL)
     assert [item.lead_id for item in store.claim("sheet", 10, me, TTL)] == ["1"]
+    assert [note.lead_id for note in store.claim_notifications(me, 10, TTL)] == ["2"]

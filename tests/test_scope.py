@@ -82,7 +82,7 @@ def test_a_lead_whose_form_graph_will_not_show_waits_or_is_dropped(graph, store,
     client = GraphClient(
         access_token=graph.access_token, app_secret=graph.app_secret, graph_url=graph.url
     )
-    fetcher = LeadFetcher(store, client, PageScope.of([PageSettings(id="111")]))
+    fetcher = LeadFetcher(store, client, PageScope.of([PageSettings(id="111")]), owner="test")
     store.add_notifications([Notification(hiccup, "111")])
     graph.inject_fault("http500", times=1, path=f"/{form_id}")
     assert fetcher.run_once() == [] and not store.get_leads([hiccup])
@@ -90,7 +90,7 @@ def test_a_lead_whose_form_graph_will_not_show_waits_or_is_dropped(graph, store,
 
     store.add_notifications([Notification(hidden, "111")])
     graph.inject_fault("hidden", times=1, path=f"/{form_id}")
-    fresh = LeadFetcher(store, client, PageScope.of([PageSettings(id="111")]))
+    fresh = LeadFetcher(store, client, PageScope.of([PageSettings(id="111")]), owner="test")
     assert fresh.run_once() == [] and not store.get_leads([hidden])
     states = run_sql(store_url, "SELECT lead_id, state FROM notifications ORDER BY lead_id")
     assert states == sorted([(hiccup, "pending"), (hidden, "dropped")])

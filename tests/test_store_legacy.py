@@ -136,6 +136,8 @@ def test_an_earlier_release_s_database_keeps_working(old):
     old.release_owner(legacy.OWNER)
     assert [i.lead_id for i in old.claim("sheet", 10, "new", timedelta(minutes=1))] == ["1003"]
     assert old.replay(destination="crm") == 1
+    notes = old.claim_notifications("new", 10, timedelta(minutes=1))  # unclaimed before 0007
+    assert [n.lead_id for n in notes] == ["2001", "2003"]
     assert old.save_leads([Lead("1005", legacy.T0, "p1", "f1")]) == ["1005"]
     changed = old.save_scores(
         [

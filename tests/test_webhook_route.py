@@ -111,3 +111,4 @@ def test_healthz_and_metrics_answer(running):
     wait_until(lambda: requests.get(f"{running.url}/healthz", timeout=5).status_code == 200, 10)
     metrics = requests.get(f"{running.url}/metrics", timeout=5)
     assert metrics.status_code == 200 and "leadsync_webhook_notifications" in metrics.text
+    assert "leadsync_notifications_backlog 0.0" in metrics.text  # read from the store

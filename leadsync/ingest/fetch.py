@@ -1,7 +1,8 @@
 """Resolves stored notifications into full leads with Graph batch requests.
 
 A webhook only tells us that lead 123 exists; its answers, ad and campaign
-come from Graph. This step takes the pending notifications, fetches them in
+come from Graph. This step claims pending notifications in the store (so
+replicas sharing a database each fetch different ones), fetches them in
 batch calls of up to 50, names their forms, and stores the leads (the store
 deduplicates by lead id, whatever path a lead came by). A lead is filed
 under its form's page as Graph gives it, and a lead of a page or form that is
@@ -19,6 +20,7 @@ from datetime import timedelta
 import structlog
 
 from leadsync.abc import Store
+from leadsync.constants import NOTIFICATION_CLAIM_LEASE
 from leadsync.errors import AuthError, BadLead, LeadsyncError, PermanentError, RateLimited
 from leadsync.facebook.graph import GraphClient
 from leadsync.ingest.scope import PageScope
@@ -78,10 +80,14 @@ class FormNames:
 
 
 class LeadFetcher:
-    """One fetch round at a time: pending notifications in, stored leads out."""
+    """One fetch round at a time: pending notifications in, stored leads out.
 
-    def __init__(self, store: Store, graph: GraphClient, scope: PageScope):
+    `owner` names this process in the store's claims (`leadsync.leases.new_owner`).
+    """
+
+    def __init__(self, store: Store, graph: GraphClient, scope: PageScope, *, owner: str):
         self._store = store
+        self._owner = owner
         self._graph = graph
         self._scope = scope
         self._forms = FormNames(store, graph, scope)
@@ -89,9 +95,11 @@ class LeadFetcher:
     def run_once(self, limit: int = FETCH_ROUND) -> list[str]:
         """Fetches up to `limit` pending notifications; returns the ids of newly stored leads.
 
-        Raises AuthError after deferring the round, so the caller can report it.
+        Each notification claimed is stored, dropped or deferred before the round ends,
+        which ends its claim. Raises AuthError after deferring the round, so the caller
+        can report it.
         """
-        notes = self._store.pending_notifications(limit)
+        notes = self._store.claim_notifications(self._owner, limit, NOTIFICATION_CLAIM_LEASE)
         if not notes:
             return []
         ids = [note.lead_id for note in notes]

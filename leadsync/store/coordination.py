@@ -3,8 +3,9 @@
 A lease is one row with an owner and an expiry: one upsert takes it when it
 is free, expired or already ours, so among replicas exactly one holds it.
 `owners` and `release_owner` let a restarted daemon see and take back what a
-dead process held (its leases and outbox claims). Service statuses and meta
-values are small named records, replaced whole.
+dead process held (its leases, and its claims on outbox items and on
+notifications). Service statuses and meta values are small named records,
+replaced whole.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ WHERE leases.owner = excluded.owner OR leases.expires_at <= :now
 OWNERS = """
 SELECT owner FROM leases WHERE expires_at > :now
 UNION SELECT claimed_by FROM outbox
+WHERE state = 'pending' AND claimed_by IS NOT NULL AND claimed_until > :now
+UNION SELECT claimed_by FROM notifications
 WHERE state = 'pending' AND claimed_by IS NOT NULL AND claimed_until > :now
 """
 
@@ -53,11 +56,12 @@ class Coordination(SQLRole, CoordinationStore):
     def release_owner(self, owner: str) -> None:
         with self._write() as tx:
             tx.run("DELETE FROM leases WHERE owner = :owner", {"owner": owner})
-            tx.run(
-                "UPDATE outbox SET claimed_by = NULL, claimed_until = NULL"
-                " WHERE state = 'pending' AND claimed_by = :owner",
-                {"owner": owner},
-            )
+            for table in ("outbox", "notifications"):
+                tx.run(
+                    f"UPDATE {table} SET claimed_by = NULL, claimed_until = NULL"
+                    " WHERE state = 'pending' AND claimed_by = :owner",
+                    {"owner": owner},
+                )
 
     def set_status(self, status: ServiceStatus) -> None:
         self._exec(SET_STATUS, rows.params(status, at=status.at or utcnow()))

@@ -2,18 +2,22 @@
 
 A notification is a lead id we know exists, kept until its answers are
 fetched; `save_leads` stores leads and settles their notifications in one
-transaction. Leads are deduplicated by id however they came: an insert that
-meets a stored id does nothing, and only rows really inserted count as new,
-so replicas racing on one lead agree. Checkpoints only ever move forward.
+transaction. A fetch round claims the notifications it takes, as delivery
+claims outbox items (SQLite under the file's write lock, PostgreSQL with the
+dialect's `FOR UPDATE SKIP LOCKED`), so replicas never fetch the same lead;
+storing, dropping or deferring a notification ends its claim. Leads are
+deduplicated by id however they came: an insert that meets a stored id does
+nothing, and only rows really inserted count as new, so replicas racing on
+one lead agree. Checkpoints only ever move forward.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from leadsync.abc import IngestStore
-from leadsync.models import Checkpoint, Form, Lead, Notification, utcnow
+from leadsync.models import Checkpoint, Form, Lead, Notification, NotificationBacklog, utcnow
 from leadsync.store.rows import first_of_each, form_params, lead_params, params
 from leadsync.store.sql import SQLRole
 
@@ -23,6 +27,27 @@ SELECT :lead_id, :page_id, :form_id, :ad_id, :created_time, :source, :received_a
 WHERE NOT EXISTS (SELECT 1 FROM leads WHERE id = :lead_id)
 ON CONFLICT (lead_id) DO NOTHING
 """
+
+# `o` is the alias the dialect's row lock names (PostgreSQL: FOR UPDATE OF o SKIP LOCKED).
+CLAIM = """
+WITH due AS (
+    SELECT o.seq FROM notifications AS o
+    WHERE o.state = 'pending' AND (o.retry_at IS NULL OR o.retry_at <= :now)
+      AND (o.claimed_until IS NULL OR o.claimed_until <= :now)
+    ORDER BY o.seq LIMIT :limit{lock})
+UPDATE notifications SET claimed_by = :owner, claimed_until = :until
+FROM due WHERE notifications.seq = due.seq
+RETURNING notifications.seq, lead_id, page_id, form_id, ad_id, created_time, source
+"""
+
+# Every pending notification, deferred and claimed ones too: all of them wait for a fetch.
+BACKLOG = """
+SELECT COUNT(*) AS waiting, MIN(received_at) AS oldest_received_at
+FROM notifications WHERE state = 'pending'
+"""
+
+# A notification's claim ends with its round: stored, dropped or deferred.
+UNCLAIMED = "claimed_by = NULL, claimed_until = NULL"
 
 ADD_LEAD = """
 INSERT INTO leads (id, page_id, form_id, created_time, email, payload, stored_at)
@@ -76,16 +101,31 @@ class Ingest(SQLRole, IngestStore):
         )
         return [self._rows.model(Notification, row) for row in rows]
 
+    def claim_notifications(self, owner: str, limit: int, lease: timedelta) -> list[Notification]:
+        now = utcnow()
+        values = {"owner": owner, "limit": limit, "now": now, "until": now + lease}
+        with self._write() as tx:
+            rows = tx.rows(CLAIM.format(lock=self._dialect.skip_locked), values)
+        rows.sort(key=lambda row: row["seq"])  # RETURNING keeps no order
+        return [self._rows.model(Notification, row) for row in rows]
+
+    def notification_backlog(self) -> NotificationBacklog:
+        [row] = self._fetch(BACKLOG)
+        oldest = row["oldest_received_at"]
+        return NotificationBacklog(
+            int(row["waiting"]), self._rows.decode_time(oldest) if oldest is not None else None
+        )
+
     def defer_notifications(self, lead_ids: Sequence[str], error: str, retry_at: datetime) -> None:
         self._exec(
-            "UPDATE notifications SET attempts = attempts + 1, last_error = :error,"
-            " retry_at = :retry_at WHERE state = 'pending' AND lead_id = ANY(:ids)",
+            f"UPDATE notifications SET attempts = attempts + 1, last_error = :error,"
+            f" retry_at = :retry_at, {UNCLAIMED} WHERE state = 'pending' AND lead_id = ANY(:ids)",
             {"error": error, "retry_at": retry_at, "ids": list(lead_ids)},
         )
 
     def drop_notification(self, lead_id: str, error: str) -> None:
         self._exec(
-            "UPDATE notifications SET state = 'dropped', last_error = :error"
+            f"UPDATE notifications SET state = 'dropped', last_error = :error, {UNCLAIMED}"
             " WHERE lead_id = :lead_id AND state = 'pending'",
             {"error": error, "lead_id": lead_id},
         )
@@ -97,7 +137,7 @@ class Ingest(SQLRole, IngestStore):
         with self._write() as tx:
             new = tx.inserted(ADD_LEAD, [lead_params(lead, now) for lead in leads])
             tx.run(
-                "UPDATE notifications SET state = 'stored'"
+                f"UPDATE notifications SET state = 'stored', {UNCLAIMED}"
                 " WHERE state <> 'stored' AND lead_id = ANY(:ids)",
                 {"ids": [lead.id for lead in leads]},
             )

@@ -130,7 +130,9 @@ def node(world: World, call: Call, object_id: str) -> dict[str, Any]:
     if lead := world.leads.get(object_id):
         accounts.check_lead_access(world, call, lead.page_id)
         fields = nodes.requested_fields(call, nodes.DEFAULT_LEAD_FIELDS)
-        return nodes.lead_json(world, lead, fields)
+        body = nodes.lead_json(world, lead, fields)
+        world.lead_reads[object_id] += 1
+        return body
     raise not_found(object_id)
 
 

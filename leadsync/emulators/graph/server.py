@@ -288,6 +288,11 @@ class GraphEmulator:
     def call_count(self, path_prefix: str = "/") -> int:
         return self.world.call_count(path_prefix)
 
+    def lead_reads(self) -> dict[str, int]:
+        """How often each lead was served by id (GET /{lead}, alone or in a batch)."""
+        with self.world.lock:
+            return dict(self.world.lead_reads)
+
     # -- webhooks ----------------------------------------------------------------------
     def set_webhook_target(self, url: str) -> None:
         self.sender.target = url

@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import itertools
 import threading
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -166,6 +167,8 @@ class World:
         self.faults: list[Fault] = []
         self.usage_percent = 0.0
         self.requests: list[tuple[str, str, dict[str, str]]] = []
+        # Leads served by id (GET /{lead}, top level or in a batch), how often each.
+        self.lead_reads: Counter[str] = Counter()
         self.datasets: dict[str, Dataset] = {}  # Conversions API datasets by id
         self._seq = itertools.count(1)
         self.issue_token(access_token)
