@@ -9,6 +9,7 @@ predecessor's claims is in tests/test_leases.py, with its leases and outbox clai
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from leadsync.models import Lead, Notification, utcnow
@@ -33,7 +34,9 @@ def test_a_claim_takes_due_notifications_oldest_first_up_to_the_limit(store):
     store.save_leads([Lead("40", T0, "p1", "f1")])
     store.defer_notifications(["50"], "Graph 500", utcnow() + timedelta(hours=1))
     first = store.claim_notifications("r1", 2, MINUTE)
-    assert first == [note("30"), note("10")]  # whole notifications, as they were added
+    # Whole notifications, as they were added, with the time they were received.
+    assert [replace(n, received_at=None) for n in first] == [note("30"), note("10")]
+    assert all(n.received_at and utcnow() - n.received_at < MINUTE for n in first)
     assert ids(store.claim_notifications("r2", 5, MINUTE)) == ["20"]
     assert store.claim_notifications("r3", 5, MINUTE) == []  # stored, deferred or claimed
 

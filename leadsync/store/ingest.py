@@ -37,7 +37,7 @@ WITH due AS (
     ORDER BY o.seq LIMIT :limit{lock})
 UPDATE notifications SET claimed_by = :owner, claimed_until = :until
 FROM due WHERE notifications.seq = due.seq
-RETURNING notifications.seq, lead_id, page_id, form_id, ad_id, created_time, source
+RETURNING notifications.seq, lead_id, page_id, form_id, ad_id, created_time, source, received_at
 """
 
 # Every pending notification, deferred and claimed ones too: all of them wait for a fetch.
