@@ -14,6 +14,7 @@ opened yet is waited for (`leadsync/store/waiting.py`) while `/healthz` says why
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import threading
 import time
@@ -52,8 +53,10 @@ from leadsync.server.app import Servers, serve
 from leadsync.server.context import ServerContext
 from leadsync.server.limits import HttpLimits
 from leadsync.sla_job import SlaJob
+from leadsync.status import PipelineProcess
 from leadsync.store import SQLITE_PREFIX, sqlite_path
 from leadsync.store.waiting import PendingStore
+from leadsync.supervisor import RESTARTS_ENV
 
 log = structlog.get_logger(__name__)
 
@@ -138,6 +141,7 @@ class Daemon:
         )
         self.stages = StageRouter(self.store, self._stage_destinations, self._stages_queued)
         self.context.stages = self.stages
+        self.context.pipeline = self._pipeline_process
         self.scheduler = AsyncIOScheduler(timezone="UTC")
         self.scheduled = ScheduledRuns()
         self.outcomes = OutcomeJobs(self.store, self.leases, self.scheduled)
@@ -385,6 +389,11 @@ class Daemon:
     def _destination_stats(self) -> list[DestinationStats]:
         """Queue gauges for /metrics: none while the store has not opened (still a 200)."""
         return [] if self._pending_store() else self.store.destination_stats()
+
+    def _pipeline_process(self) -> PipelineProcess:
+        # The HTTP process tells its worker how often it restarted one before (0: the first).
+        restarts = int(os.environ.get(RESTARTS_ENV, "0"))
+        return PipelineProcess(os.getpid(), restarts, self.started_at, self._notification_backlog())
 
     def _notification_backlog(self) -> NotificationBacklog | None:
         """Notifications not yet fetched, the journal's too: none while the store has not opened."""

@@ -11,15 +11,33 @@ scores and states only, never a lead's answers.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from leadsync.abc import ExpiredStage, LeadOverview, Store
-from leadsync.models import Checkpoint, DeadLetter, DestinationStats, Form, ServiceStatus, utcnow
+from leadsync.models import (
+    Checkpoint,
+    DeadLetter,
+    DestinationStats,
+    Form,
+    NotificationBacklog,
+    ServiceStatus,
+    utcnow,
+)
 from leadsync.sla import WaitingMql
 
 # MQLs waiting for first contact shown on the page: the oldest of the last week (the SLA job's).
 WAITING_SINCE = timedelta(days=7)
 WAITING_SHOWN = 50
+
+
+@dataclass(frozen=True)
+class PipelineProcess:
+    """The process that fetches, scores and delivers: under `leadsync run`, the worker."""
+
+    pid: int
+    restarts: int  # how often the HTTP process restarted its worker before this one
+    started_at: datetime
+    backlog: NotificationBacklog | None  # notifications not yet fetched, the journal's too
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,8 @@ FIRST_PAUSE_SECONDS = 1.0
 MAX_PAUSE_SECONDS = 30.0
 # A worker that ran this long was healthy: the next death starts the pauses over.
 HEALTHY_AFTER_SECONDS = 60.0
+# Tells a worker how often one was restarted before it, for its status page.
+RESTARTS_ENV = "LEADSYNC_WORKER_RESTARTS"
 
 
 @dataclass
@@ -93,7 +95,7 @@ class WorkerSupervisor:
                 self._process.send_signal(signal.SIGHUP)
 
     async def _spawn(self) -> None:
-        env = {**os.environ, "LEADSYNC_WORKER_RESTARTS": str(self.state.restarts)}
+        env = {**os.environ, RESTARTS_ENV: str(self.state.restarts)}
         self._process = await asyncio.create_subprocess_exec(
             *self._command, stdin=asyncio.subprocess.PIPE, env=env
         )

@@ -13,6 +13,7 @@ from leadsync.health import HealthReport
 from leadsync.ingest.group_commit import GroupCommitter
 from leadsync.metrics import Metrics
 from leadsync.outbox.stages import StageRecorder
+from leadsync.status import PipelineProcess
 
 
 @dataclass
@@ -25,6 +26,7 @@ class ServerContext:
     events_stored: Callable[[Sequence[str]], None]  # lead ids whose events changed
     accepting: bool = True
     stages: StageRecorder | None = None  # records outcome stages (the store when None)
+    pipeline: Callable[[], PipelineProcess] | None = None  # shown on the status page
 
 
 CONTEXT: web.AppKey[ServerContext] = web.AppKey("leadsync", ServerContext)

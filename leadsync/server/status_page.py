@@ -25,7 +25,7 @@ from leadsync.calibration.freshness import CalibrationStatus, calibration_status
 from leadsync.health import HealthReport
 from leadsync.models import Form, utcnow
 from leadsync.server.context import CONTEXT, ServerContext
-from leadsync.status import WAITING_SHOWN, StatusSnapshot, snapshot
+from leadsync.status import WAITING_SHOWN, PipelineProcess, StatusSnapshot, snapshot
 from leadsync.templating import relative, style_hash, stylesheet
 from leadsync.templating import render as render_template
 
@@ -48,12 +48,13 @@ async def page(request: web.Request) -> web.Response:
     ctx: ServerContext = request.app[CONTEXT]
     now = utcnow()
 
-    def read() -> tuple[StatusSnapshot, HealthReport, CalibrationStatus]:
-        return snapshot(ctx.store), ctx.health(), calibration_status(ctx.store, now)
+    def read() -> tuple[StatusSnapshot, HealthReport, CalibrationStatus, PipelineProcess | None]:
+        process = ctx.pipeline() if ctx.pipeline else None
+        return snapshot(ctx.store), ctx.health(), calibration_status(ctx.store, now), process
 
-    snap, health, calibration = await asyncio.to_thread(read)
+    snap, health, calibration, process = await asyncio.to_thread(read)
     refresh = request.query.get("refresh") != "off"
-    html = render(snap, health, now, refresh, calibration)
+    html = render(snap, health, now, refresh, calibration, process)
     return web.Response(text=html, content_type="text/html")
 
 
@@ -63,6 +64,7 @@ def render(
     now: datetime,
     refresh: bool = True,
     calibration: CalibrationStatus | None = None,
+    process: PipelineProcess | None = None,
 ) -> str:
     """The whole page as HTML, for the snapshot and verdict taken at `now`."""
     # Paused (?refresh=off) for reading a long error without the page reloading under you.
@@ -83,6 +85,7 @@ def render(
         services=snap.services,
         forms=[_form_row(snap, f) for f in snap.forms],
         calibration=calibration,  # templates/status_calibration.html
+        process=process,
         expired=snap.expired[:DEAD_LETTERS_SHOWN],  # a page, not a report: the count says all
         expired_count=len(snap.expired),
         waiting=snap.waiting[:WAITING_SHOWN],
