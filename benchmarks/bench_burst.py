@@ -56,8 +56,11 @@ def send(url: str, posts: list[SignedPost]) -> LoadResult:
     return asyncio.run(with_aiohttp(url, posts, CONNECTIONS, math.inf, tool="aiohttp client"))
 
 
-def all_rows_at(sheets: SheetsEmulator, lead_ids: Collection[str]) -> float | None:
-    """time.perf_counter() of the first read that sees every lead id in the sheet."""
+def all_rows_at(
+    sheets: SheetsEmulator, lead_ids: Collection[str], every: float = POLL_SECONDS
+) -> float | None:
+    """time.perf_counter() of the first read (one each `every` seconds) that sees every lead
+    id in the sheet; None after DEADLINE."""
     wanted = set(lead_ids)
     deadline = time.perf_counter() + DEADLINE
     while time.perf_counter() < deadline:
@@ -65,8 +68,14 @@ def all_rows_at(sheets: SheetsEmulator, lead_ids: Collection[str]) -> float | No
         seen = {row[0] for row in sheets.values("sales", "Leads") if row}
         if wanted <= seen:
             return now
-        time.sleep(POLL_SECONDS)  # the emulator reports nothing we could wait on
+        time.sleep(every)  # the emulator reports nothing we could wait on
     return None
+
+
+def copies(sheets: SheetsEmulator, lead_ids: Collection[str]) -> tuple[int, int]:
+    """(missing, in more than one row) among `lead_ids`, from the sheet as it is now."""
+    rows = Counter(row[0] for row in sheets.values("sales", "Leads")[1:] if row)
+    return sum(rows[i] == 0 for i in lead_ids), sum(rows[i] > 1 for i in lead_ids)
 
 
 def outbox_pending(db: Path) -> int:
@@ -96,13 +105,13 @@ def measure_leadsync(graph, sheets, folder: Path, posts: list[SignedPost]) -> di
         acked = load.acked_ids or []
         last_row = all_rows_at(sheets, acked)
         quiet = settled(db)
-        ids = Counter(row[0] for row in sheets.values("sales", "Leads")[1:] if row)
+        missing, duplicated = copies(sheets, acked)
     assert load.last_ack_at is not None, "leadsync acknowledged no webhook"
     made = [r for r in sheets.requests() if r.spreadsheet_id == "sales"]
     return {
         "seconds": math.nan if last_row is None else max(0.0, last_row - load.last_ack_at),
-        "missing": sum(ids[lead_id] == 0 for lead_id in acked),
-        "duplicated": sum(ids[lead_id] > 1 for lead_id in acked),
+        "missing": missing,
+        "duplicated": duplicated,
         "load": load,
         "settled": quiet,
         "writes": sum(r.kind == "write" for r in made),
