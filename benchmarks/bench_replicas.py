@@ -21,6 +21,12 @@ buy availability here, not throughput.
 Stores are on the real disk (SQLite beside this file, PostgreSQL's own data
 directory), never on a RAM disk.
 
+CPU seconds per 1,000 notifications on PostgreSQL (`cpu_cost`), without a
+target: each replica's process tree is read before the measured load (once
+the warm-up's leads are fetched), its HTTP process right after the load, its
+worker once every acknowledged notification is a stored lead. A row per
+setup and role sums the replicas; the note and the JSON keep each replica's.
+
 Run: `python -m benchmarks.bench_replicas` (or `--quick`).
 """
 
@@ -32,7 +38,7 @@ import sqlite3
 import sys
 import tempfile
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import psycopg
@@ -41,6 +47,8 @@ from psycopg import sql
 from benchmarks import processes
 from benchmarks.bench_ingest import signed_posts
 from benchmarks.bench_store import postgres_reachable, postgres_url, sqlite_url
+from benchmarks.cpu_cost import WORKER, CpuMeter, wait_fetched
+from benchmarks.processes import HTTP
 from benchmarks.webhook_load import LoadResult, SignedPost, with_aiohttp
 from leadsync.emulators.graph import GraphEmulator
 from leadsync.store import postgres_target
@@ -100,8 +108,19 @@ def replicas(graph, url: str, count: int, folder: Path) -> list[processes.Server
     return servers
 
 
-def measure(setup: Setup, graph, folder: Path, warm_up, posts, seconds: float):  # noqa: ANN001
-    """One setup on a fresh store: its load result and the acknowledged leads it lost."""
+@dataclass
+class Round:
+    """One setup's measured run: its load, lost notifications and CPU per 1,000 acked."""
+
+    result: LoadResult
+    lost: int
+    cpu: dict[str, float | None]  # per role, all replicas together
+    per_replica: list[dict[str, float | None]] = field(default_factory=list)
+    caught_up: bool = True  # every acknowledged notification was fetched in time
+
+
+def measure(setup: Setup, graph, folder: Path, warm_up, posts, seconds: float) -> Round:  # noqa: ANN001
+    """One setup on a fresh store: its load, the acknowledged leads it lost, its CPU."""
     folder.mkdir()
     with fresh_store(setup.backend) as url, contextlib.ExitStack() as running:
         servers = replicas(graph, url, setup.replicas, folder)
@@ -109,9 +128,17 @@ def measure(setup: Setup, graph, folder: Path, warm_up, posts, seconds: float): 
             running.enter_context(server)
         urls = [f"{server.url}/webhook" for server in servers]
         first = asyncio.run(drive(urls, warm_up, 1)) if warm_up else None
+        caught_up = wait_fetched(url)  # the meter starts on no backlog
+        meter = CpuMeter([server.proc.pid for server in servers if server.proc])
+        meter.read("start")
         result = asyncio.run(drive(urls, posts, seconds))
+        meter.read("load_done")
+        caught_up = wait_fetched(url) and caught_up
+        meter.read("fetched")
         acked = {i for load in (first, result) if load for i in load.acked_ids or ()}
-        return result, len(acked - stored_lead_ids(url))
+        lost = len(acked - stored_lead_ids(url))
+    each = [meter.per_thousand(result.acked, root) for root in meter.roots]
+    return Round(result, lost, meter.per_thousand(result.acked), each, caught_up)
 
 
 def run(quick: bool = False) -> list[dict]:
@@ -120,7 +147,7 @@ def run(quick: bool = False) -> list[dict]:
         raise RuntimeError("PostgreSQL at 127.0.0.1:5432 is unreachable; it is what this measures")
     seconds, rounds = (3, 1) if quick else (8, 2)
     warm = 0 if quick else BODIES_PER_SECOND
-    best: dict[Setup, LoadResult] = {}
+    best: dict[Setup, Round] = {}
     lost = dict.fromkeys((SQLITE, POSTGRES_1, POSTGRES_3), 0)
     with tempfile.TemporaryDirectory(dir=Path(__file__).parent) as tmp, GraphEmulator() as graph:
         # Every setup starts on an empty store, so all of them can be sent the same leads.
@@ -128,11 +155,11 @@ def run(quick: bool = False) -> list[dict]:
         for number in range(rounds):
             for setup in lost:
                 folder = Path(tmp) / f"{setup.backend}-{setup.replicas}-{number}"
-                result, gone = measure(setup, graph, folder, every[:warm], every[warm:], seconds)
-                lost[setup] += gone
-                if setup not in best or result.rate > best[setup].rate:
-                    best[setup] = result
-    return rows(best, lost, rounds, seconds)
+                done = measure(setup, graph, folder, every[:warm], every[warm:], seconds)
+                lost[setup] += done.lost
+                if setup not in best or done.result.rate > best[setup].result.rate:
+                    best[setup] = done
+    return rows({k: v.result for k, v in best.items()}, lost, rounds, seconds) + cpu_rows(best)
 
 
 def rows(best: dict[Setup, LoadResult], lost: dict[Setup, int], rounds: int, seconds: int):
@@ -167,6 +194,45 @@ def rows(best: dict[Setup, LoadResult], lost: dict[Setup, int], rounds: int, sec
         }
     )
     return figures
+
+
+SPANS = (
+    (HTTP, "HTTP processes summed, during the load"),
+    (WORKER, "worker processes summed, until everything is fetched"),
+    ("all", "all leadsync processes, until everything is fetched"),
+)
+
+
+def cpu_rows(best: dict[Setup, Round]) -> list[dict]:
+    """CPU seconds per 1,000 acknowledged notifications, per role, 1 and 3 replicas."""
+    figures = []
+    for setup in (POSTGRES_1, POSTGRES_3):
+        done = best[setup]
+        each = "per 1,000 of all the setup's notifications, " + "; ".join(
+            f"replica {n}: HTTP {_seconds(cpu[HTTP])}, worker {_seconds(cpu[WORKER])}"
+            for n, cpu in enumerate(done.per_replica, 1)
+        )
+        if not done.caught_up:
+            each += "; the workers had NOT fetched every notification when last read"
+        if done.cpu[WORKER] is None:
+            each += "; no worker processes: each replica's one process answers and fetches"
+        for role, span in SPANS:
+            figures.append(
+                {
+                    "figure": f"CPU seconds per 1,000 notifications, {setup.name}, {span}",
+                    "leadsync": None if done.cpu[role] is None else round(done.cpu[role], 3),
+                    "baseline": None,
+                    "unit": "CPU s",
+                    "target": "",  # issue 16 asks for the figures, not a bound
+                    "per_replica": done.per_replica,
+                    "note": each if role == "all" else "",
+                }
+            )
+    return figures
+
+
+def _seconds(value: float | None) -> str:
+    return "–" if value is None else f"{value:.3f}"
 
 
 if __name__ == "__main__":
