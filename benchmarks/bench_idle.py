@@ -43,7 +43,7 @@ def settled_tree(server: processes.ServerProcess, at_least: float) -> list[Proce
         readings.append(server.tree())
         last = readings[-3:]
         sums = [total(tree, "rss_mb") for tree in last]
-        same = len({tuple(r.pid for r in tree) for tree in last}) == 1
+        same = len({tuple((r.pid, r.role) for r in tree) for tree in last}) == 1
         elapsed = time.monotonic() - started
         if elapsed >= at_least and len(last) == 3 and same and max(sums) <= min(sums) * 1.01:
             break
