@@ -22,7 +22,7 @@ import pytest
 from benchmarks import processes, report
 from benchmarks.baselines import signed
 from benchmarks.bench_ingest import missing, stored_ids
-from benchmarks.bench_soak import max_over_min, thirds
+from benchmarks.bench_soak import max_over_min, trend
 from benchmarks.cpu_cost import CpuMeter, store_counts, wait_fetched
 from benchmarks.run import selected
 from benchmarks.webhook_load import LoadResult, SignedPost, percentile, with_aiohttp, with_wrk
@@ -242,12 +242,13 @@ def test_store_counts_notifications_and_leads_behind_the_daemons_back(store, sto
     assert not wait_fetched(store_url, timeout=0), "no lead was fetched yet"
 
 
-def test_soak_growth_compares_medians_of_the_first_and_last_third():
+def test_soak_growth_follows_the_trend_not_one_odd_sample():
+    times = [float(n) for n in range(9)]
     flat_with_a_spike = [100, 101, 100, 140, 100, 101, 100, 100, 101]
-    assert thirds(flat_with_a_spike) == (100, 100)
+    first, last = trend(times, flat_with_a_spike)
+    assert last / first == pytest.approx(0.96, abs=0.01)
     assert max_over_min(flat_with_a_spike) == 1.4
-    leaking = [100 + 3 * n for n in range(12)]  # 3 % of the start per sample
-    early, late = thirds(leaking)
-    assert (early, late) == (104.5, 128.5)  # a 33 % leak over the samples shows as 23 %
+    leaking = [100 + 3 * n for n in range(12)]  # 33 % over the samples, all of it seen
+    assert trend([float(n) for n in range(12)], leaking) == pytest.approx((100, 133))
     with pytest.raises(ValueError, match="at least 3 samples"):
-        thirds([1.0, 2.0])
+        trend([0.0, 1.0], [1.0, 2.0])
