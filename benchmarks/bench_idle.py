@@ -1,12 +1,17 @@
-"""Idle daemon memory: resident set size of `leadsync run` once start-up has settled.
+"""Idle daemon memory: resident memory of every leadsync process once start-up has settled.
 
-leadsync must fit the smallest VPS, so the target is under 100 MB. The daemon
-runs as its own process with the configuration a user starts with: one page
-polled on the Graph emulator, one Google Sheets destination on the Sheets
-emulator (both in this process), a SQLite store. After it listens and its
-first poll has run, VmRSS is read from /proc/PID/status every half second
-until three readings in a row agree within 1%. For context, the baseline is a
-bare `python -c "import aiohttp, asyncio"` process, idle.
+leadsync must fit the smallest VPS: issue 16 allows the HTTP process and its
+worker together under 150 MB. The daemon runs with the configuration a user
+starts with: one page polled on the Graph emulator, one Google Sheets
+destination on the Sheets emulator (both in this process), a SQLite store.
+After it listens and its first poll has run, the process tree `leadsync run`
+heads (itself and, once issue 16 lands, its worker) is read every half second
+until three readings in a row find the same processes and RSS sums that
+agree within 1%. The judged figure is the sum of VmRSS, which counts a page
+that forked or spawned processes share once in each of them, so it is an
+upper bound; the PSS sum (a page shared by n processes counts 1/n in each)
+is the memory the tree really takes and is the second row. For context, the
+baseline is a bare `python -c "import aiohttp, asyncio"` process, idle.
 
 Run: `python -m benchmarks.bench_idle` (or `--quick`).
 """
@@ -20,42 +25,48 @@ import time
 from pathlib import Path
 
 from benchmarks import processes
+from benchmarks.processes import ProcessReading, total
 from leadsync.emulators.graph import GraphEmulator
 from leadsync.emulators.sheets import SheetsEmulator
 
-TARGET_MB = 100.0
+TARGET_MB = 150.0  # issue 16: every leadsync process together, idle
 SAMPLE_SECONDS = 0.5
 SETTLE_TIMEOUT = 30.0
 
 
-def settled_rss(server: processes.ServerProcess, at_least: float) -> float:
-    """VmRSS in MB once three readings agree within 1%, no sooner than `at_least` seconds."""
+def settled_tree(server: processes.ServerProcess, at_least: float) -> list[ProcessReading]:
+    """The tree once three readings see the same processes and RSS sums within 1%,
+    no sooner than `at_least` seconds (a worker still starting changes the process set)."""
     started = time.monotonic()
-    readings: list[float] = []
+    readings: list[list[ProcessReading]] = []
     while time.monotonic() - started < SETTLE_TIMEOUT:
-        readings.append(server.rss_mb())
+        readings.append(server.tree())
         last = readings[-3:]
+        sums = [total(tree, "rss_mb") for tree in last]
+        same = len({tuple((r.pid, r.role) for r in tree) for tree in last}) == 1
         elapsed = time.monotonic() - started
-        if elapsed >= at_least and len(last) == 3 and max(last) <= min(last) * 1.01:
+        if elapsed >= at_least and len(last) == 3 and same and max(sums) <= min(sums) * 1.01:
             break
         time.sleep(SAMPLE_SECONDS)  # sampling memory at a fixed interval
     return readings[-1]
 
 
-def bare_python_rss() -> float:
+def bare_python() -> ProcessReading:
     code = "import aiohttp, asyncio, sys; print('ready', flush=True); sys.stdin.read()"
     proc = subprocess.Popen(
         [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
     )
     try:
         assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
-        return processes.rss_mb(proc.pid)
+        reading = processes.read_process(proc.pid, proc.pid)
+        assert reading is not None
+        return reading
     finally:
         proc.communicate(timeout=10)
 
 
 def run(quick: bool = False) -> list[dict]:
-    """The idle daemon's settled RSS against an idle interpreter with aiohttp imported."""
+    """The idle daemon's settled memory against an idle interpreter with aiohttp imported."""
     with (
         tempfile.TemporaryDirectory() as tmp,
         GraphEmulator() as graph,
@@ -70,19 +81,35 @@ def run(quick: bool = False) -> list[dict]:
             folder / "leadsync.toml", graph, store, port, pages=["111"], sheet=sheet
         )
         with processes.leadsync_run(config, port, folder / "leadsync.log") as daemon:
-            rss = settled_rss(daemon, at_least=2 if quick else 5)
-            assert daemon.proc is not None
-            peak = processes.rss_mb(daemon.proc.pid, "VmHWM")
+            tree = settled_tree(daemon, at_least=2 if quick else 5)
+            peaks = [processes.rss_mb(r.pid, "VmHWM") for r in tree]
+    return rows(tree, peaks, bare_python())
+
+
+def rows(tree: list[ProcessReading], peaks: list[float], bare: ProcessReading) -> list[dict]:
+    each = ", ".join(
+        f"{r.role} {r.rss_mb:.1f} MB RSS / {r.pss_mb:.1f} MB PSS (peak VmHWM {peak:.1f} MB)"
+        for r, peak in zip(tree, peaks, strict=True)
+    )
+    setup = "one page polled, one Sheets destination, SQLite"
     return [
         {
-            "figure": "idle daemon RSS (one page polled, one Sheets destination, SQLite)",
-            "leadsync": round(rss, 1),
-            "baseline": round(bare_python_rss(), 1),
+            "figure": f"idle daemon RSS, all {len(tree)} leadsync process(es) summed ({setup})",
+            "leadsync": round(total(tree, "rss_mb"), 1),
+            "baseline": round(bare.rss_mb, 1),
             "unit": "MB",
             "target": f"< {TARGET_MB:.0f} MB",
             "below": TARGET_MB,
-            "note": f"baseline: idle python with aiohttp imported; daemon peak VmHWM {peak:.1f} MB",
-        }
+            "processes": [{"role": r.role, "rss_mb": r.rss_mb, "pss_mb": r.pss_mb} for r in tree],
+            "note": f"baseline: idle python with aiohttp imported; {each}",
+        },
+        {
+            "figure": "idle daemon PSS, same processes summed (shared pages counted once)",
+            "leadsync": round(total(tree, "pss_mb"), 1),
+            "baseline": round(bare.pss_mb, 1),
+            "unit": "MB",
+            "target": "",  # the RSS sum above is judged: it can only be larger
+        },
     ]
 
 

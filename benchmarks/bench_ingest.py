@@ -18,6 +18,12 @@ Load: `wrk` with a Lua script cycling through pre-signed bodies when it is
 installed, else an aiohttp client in this process (see `webhook_load`). After
 each run the store is counted: every acknowledged notification must be in it.
 
+CPU seconds per 1,000 notifications (`cpu_cost`), without a target: the
+leadsync process tree is read before the measured load (once the warm-up's
+leads are fetched, so no backlog is counted), the HTTP process right after
+the load, the worker and the whole tree once every acknowledged notification
+is a stored lead. The baselines' CPU is read over the load and shown in the note.
+
 Run: `python -m benchmarks.bench_ingest` (or `--quick`).
 """
 
@@ -27,9 +33,12 @@ import sqlite3
 import sys
 import tempfile
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks import processes
+from benchmarks.cpu_cost import WORKER, CpuMeter, wait_fetched
+from benchmarks.processes import HTTP
 from benchmarks.webhook_load import LoadResult, SignedPost, drive
 from leadsync.emulators.graph import GraphEmulator
 
@@ -55,12 +64,6 @@ def signed_posts(graph: GraphEmulator, count: int) -> list[SignedPost]:
     return posts
 
 
-def load(url: str, warm_up: Sequence[SignedPost], posts: Sequence[SignedPost], seconds: float):
-    """A short warm-up on its own leads, then the measured run; both results."""
-    first = drive(url, warm_up, CONNECTIONS, 1) if warm_up else None
-    return first, drive(url, posts, CONNECTIONS, seconds)
-
-
 def stored_ids(db: Path, table: str, column: str) -> set[str]:
     with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
         return {row[0] for row in conn.execute(f"SELECT {column} FROM {table}")}  # noqa: S608
@@ -75,28 +78,51 @@ def missing(results: Sequence[LoadResult | None], stored: set[str]) -> int:
     return max(0, sum(result.acked - result.reused for result in done) - len(stored))
 
 
+@dataclass
+class Round:
+    """One receiver's measured run: its load, lost notifications and CPU per 1,000 acked."""
+
+    result: LoadResult
+    lost: int
+    cpu: dict[str, float | None]
+    caught_up: bool = True  # the worker fetched every acknowledged notification in time
+
+
 def measure(kind: str, graph: GraphEmulator, folder: Path, warm_up, posts, seconds: float):
-    """One receiver, started fresh on an empty store: its load result and lost notifications."""
+    """One receiver, started fresh on an empty store: a warm-up on its own leads, then the
+    measured run."""
     folder.mkdir()
     port, db = processes.free_port(), folder / "store.db"
-    log = folder / "server.log"
+    log, url = folder / "server.log", f"sqlite:///{db}"
     if kind == "leadsync":
-        config = processes.leadsync_config(folder / "leadsync.toml", graph, f"sqlite:///{db}", port)
+        config = processes.leadsync_config(folder / "leadsync.toml", graph, url, port)
         server = processes.leadsync_run(config, port, log)
     else:
         options = {"db": str(db)} if kind == "one-commit" else {}
         server = processes.baseline(kind, port, log, graph.app_secret, **options)
+    caught_up = True
     with server:
-        results = load(server.url + "/webhook", warm_up, posts, seconds)
-    lost = missing(results, stored_ids(db, "notifications", "lead_id")) if db.exists() else 0
-    return results[1], lost
+        assert server.proc is not None
+        first = drive(server.url + "/webhook", warm_up, CONNECTIONS, 1) if warm_up else None
+        if kind == "leadsync":
+            caught_up = wait_fetched(url)  # the meter starts on no backlog
+        meter = CpuMeter([server.proc.pid])
+        meter.read("start")
+        result = drive(server.url + "/webhook", posts, CONNECTIONS, seconds)
+        meter.read("load_done")
+        if kind == "leadsync":
+            caught_up = wait_fetched(url) and caught_up
+        meter.read("fetched")
+    stored = stored_ids(db, "notifications", "lead_id") if db.exists() else None
+    lost = 0 if stored is None else missing((first, result), stored)
+    return Round(result, lost, meter.per_thousand(result.acked), caught_up)
 
 
 def run(quick: bool = False) -> list[dict]:
     """The three receivers under the same load, in alternating rounds; each one's best round."""
     seconds, rounds = (3, 1) if quick else (10, 2)
     warm = 0 if quick else BODIES_PER_SECOND
-    best: dict[str, LoadResult] = {}
+    best: dict[str, Round] = {}
     lost = dict.fromkeys(RECEIVERS, 0)
     # Stores beside this file, not in /tmp, which may be a RAM disk where fsync costs nothing.
     with tempfile.TemporaryDirectory(dir=Path(__file__).parent) as tmp, GraphEmulator() as graph:
@@ -104,21 +130,22 @@ def run(quick: bool = False) -> list[dict]:
         for number in range(rounds):
             for kind in RECEIVERS:
                 folder = Path(tmp) / f"{kind}-{number}"
-                result, gone = measure(kind, graph, folder, every[:warm], every[warm:], seconds)
-                lost[kind] += gone
-                if kind not in best or result.rate > best[kind].rate:
-                    best[kind] = result
-    return rows(best, lost, rounds)
+                done = measure(kind, graph, folder, every[:warm], every[warm:], seconds)
+                lost[kind] += done.lost
+                if kind not in best or done.result.rate > best[kind].result.rate:
+                    best[kind] = done
+    return rows(best, lost, rounds) + cpu_rows(best)
 
 
-def rows(best: dict[str, LoadResult], lost: dict[str, int], rounds: int) -> list[dict]:
-    ours, bare, naive = best["leadsync"], best["bare"], best["one-commit"]
+def rows(best: dict[str, Round], lost: dict[str, int], rounds: int) -> list[dict]:
+    ours, bare, naive = (best[kind].result for kind in RECEIVERS)
     load_text = f"{CONNECTIONS} connections, 1 change per POST"
     note = (
         f"load by {ours.tool}; each receiver a fresh process and store, best of {rounds} "
         f"alternating round(s) of {ours.seconds:.0f} s"
     )
-    for kind, result in best.items():
+    for kind, done in best.items():
+        result = done.result
         if result.reused or result.errors:
             note += f"; {kind}: {result.reused} reused ids, {result.errors} errors"
     return [
@@ -172,6 +199,35 @@ def rows(best: dict[str, LoadResult], lost: dict[str, int], rounds: int) -> list
             "target": "0",
             "max": 0,
         },
+    ]
+
+
+def cpu_rows(best: dict[str, Round]) -> list[dict]:
+    """CPU seconds per 1,000 acknowledged notifications in leadsync's best round, per role."""
+    cpu = best["leadsync"].cpu
+    context = "; ".join(
+        f"{kind}: {best[kind].cpu['all']:.2f} CPU s per 1,000 over the load"
+        for kind in RECEIVERS[1:]
+    )
+    if not best["leadsync"].caught_up:
+        context += "; the worker had NOT fetched every notification when last read"
+    if cpu[WORKER] is None:
+        context += "; one process (no worker): it answers and fetches, so its figure has both"
+    spans = (
+        (HTTP, "HTTP process (the `leadsync run` PID), during the measured load"),
+        (WORKER, "worker process, from the load's start until every notification is fetched"),
+        ("all", "all leadsync processes, from the load's start until everything is fetched"),
+    )
+    return [
+        {
+            "figure": f"CPU seconds per 1,000 notifications, SQLite, {text}",
+            "leadsync": None if cpu[name] is None else round(cpu[name], 3),
+            "baseline": None,
+            "unit": "CPU s",
+            "target": "",  # issue 16 asks for the figures, not a bound
+            "note": context if name == "all" else "",
+        }
+        for name, text in spans
     ]
 
 

@@ -24,6 +24,12 @@ throughput.
 Stores are on the real disk (SQLite beside this file, PostgreSQL's own data
 directory), never on a RAM disk.
 
+CPU seconds per 1,000 notifications on PostgreSQL (`cpu_cost`), without a
+target: each replica's process tree is read before the measured load (once
+the warm-up's leads are fetched), its HTTP process right after the load, its
+worker once every acknowledged notification is a stored lead. A row per
+setup and role sums the replicas; the note and the JSON keep each replica's.
+
 Run: `python -m benchmarks.bench_replicas` (or `--quick`).
 """
 
@@ -36,7 +42,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import psycopg
@@ -45,6 +51,8 @@ from psycopg import sql
 from benchmarks import processes
 from benchmarks.bench_ingest import signed_posts
 from benchmarks.bench_store import postgres_reachable, postgres_url, sqlite_url
+from benchmarks.cpu_cost import WORKER, CpuMeter, wait_fetched
+from benchmarks.processes import HTTP
 from benchmarks.webhook_load import LoadResult, SignedPost, with_aiohttp
 from leadsync.emulators.graph import GraphEmulator
 from leadsync.store import postgres_target
@@ -95,6 +103,9 @@ class Measured:
     lead_reads: int  # leads it served by id, repeats included
     leads: int  # leads stored
     waiting: int  # notifications still not fetched after DRAIN_SECONDS
+    cpu: dict[str, float | None]  # CPU s per 1,000 acked, per role, all replicas together
+    per_replica: list[dict[str, float | None]] = field(default_factory=list)
+    caught_up: bool = True  # every acknowledged notification was fetched in time
 
 
 def read_store(url: str, query: str) -> list[tuple]:
@@ -139,7 +150,7 @@ def replicas(graph, url: str, count: int, folder: Path) -> list[processes.Server
 
 
 def measure(setup: Setup, graph, folder: Path, warm_up, posts, seconds: float) -> Measured:  # noqa: ANN001
-    """One setup on a fresh store: its load, the acks it lost, Graph's work once drained."""
+    """One setup on a fresh store: its load, the acks it lost, Graph's work and CPU once drained."""
     folder.mkdir()
     calls, reads = graph.call_count(), sum(graph.lead_reads().values())
     with fresh_store(setup.backend) as url, contextlib.ExitStack() as running:
@@ -148,12 +159,20 @@ def measure(setup: Setup, graph, folder: Path, warm_up, posts, seconds: float) -
             running.enter_context(server)
         urls = [f"{server.url}/webhook" for server in servers]
         first = asyncio.run(drive(urls, warm_up, 1)) if warm_up else None
+        caught_up = wait_fetched(url)  # the meter starts on no backlog
+        meter = CpuMeter([server.proc.pid for server in servers if server.proc])
+        meter.read("start")
         result = asyncio.run(drive(urls, posts, seconds))
+        meter.read("load_done")
+        caught_up = wait_fetched(url) and caught_up
+        meter.read("fetched")
         acked = {i for load in (first, result) if load for i in load.acked_ids or ()}
         lost = len(acked - stored_lead_ids(url))
         leads, waiting = drained(url)
         calls, reads = graph.call_count() - calls, sum(graph.lead_reads().values()) - reads
-        return Measured(result, lost, calls, reads, leads, waiting)
+    each = [meter.per_thousand(result.acked, root) for root in meter.roots]
+    cpu = meter.per_thousand(result.acked)
+    return Measured(result, lost, calls, reads, leads, waiting, cpu, each, caught_up)
 
 
 def run(quick: bool = False) -> list[dict]:
@@ -176,7 +195,8 @@ def run(quick: bool = False) -> list[dict]:
                 if setup not in best or done[-1].load.rate > best[setup].rate:
                     best[setup] = done[-1].load
     lost = {setup: sum(m.lost for m in done) for setup, done in measured.items()}
-    return rows(best, lost, rounds, seconds) + graph_rows(measured)
+    fastest = {setup: max(done, key=lambda m: m.load.rate) for setup, done in measured.items()}
+    return rows(best, lost, rounds, seconds) + graph_rows(measured) + cpu_rows(fastest)
 
 
 def per_lead(done: list[Measured], count: str) -> float:
@@ -251,6 +271,45 @@ def rows(best: dict[Setup, LoadResult], lost: dict[Setup, int], rounds: int, sec
         }
     )
     return figures
+
+
+SPANS = (
+    (HTTP, "HTTP processes summed, during the load"),
+    (WORKER, "worker processes summed, until everything is fetched"),
+    ("all", "all leadsync processes, until everything is fetched"),
+)
+
+
+def cpu_rows(best: dict[Setup, Measured]) -> list[dict]:
+    """CPU seconds per 1,000 acknowledged notifications, per role, 1 and 3 replicas."""
+    figures = []
+    for setup in (POSTGRES_1, POSTGRES_3):
+        done = best[setup]
+        each = "per 1,000 of all the setup's notifications, " + "; ".join(
+            f"replica {n}: HTTP {_seconds(cpu[HTTP])}, worker {_seconds(cpu[WORKER])}"
+            for n, cpu in enumerate(done.per_replica, 1)
+        )
+        if not done.caught_up:
+            each += "; the workers had NOT fetched every notification when last read"
+        if done.cpu[WORKER] is None:
+            each += "; no worker processes: each replica's one process answers and fetches"
+        for role, span in SPANS:
+            figures.append(
+                {
+                    "figure": f"CPU seconds per 1,000 notifications, {setup.name}, {span}",
+                    "leadsync": None if done.cpu[role] is None else round(done.cpu[role], 3),
+                    "baseline": None,
+                    "unit": "CPU s",
+                    "target": "",  # issue 16 asks for the figures, not a bound
+                    "per_replica": done.per_replica,
+                    "note": each if role == "all" else "",
+                }
+            )
+    return figures
+
+
+def _seconds(value: float | None) -> str:
+    return "–" if value is None else f"{value:.3f}"
 
 
 if __name__ == "__main__":

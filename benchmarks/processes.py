@@ -3,8 +3,12 @@
 A server under measurement runs in its own interpreter, as in production, so
 the load generator and the emulators never share its GIL. `ServerProcess`
 starts one, waits until it accepts connections, reads its resident memory
-from /proc, and stops it with SIGTERM. `leadsync_config` writes the TOML a
-benchmark's daemon runs with, pointed at the emulators.
+from /proc, and stops it with SIGTERM. `leadsync run` may start children (the
+worker of issue 16, `python -m leadsync worker ...`), so a daemon is measured
+as a process tree: `read_tree` lists the started process and its descendants
+(from /proc/PID/task/*/children) and reads each one's RSS, PSS, open
+descriptors and CPU seconds. `leadsync_config` writes the TOML a benchmark's
+daemon runs with, pointed at the emulators.
 """
 
 from __future__ import annotations
@@ -16,7 +20,8 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -89,6 +94,11 @@ class ServerProcess:
         assert self.proc is not None
         return rss_mb(self.proc.pid)
 
+    def tree(self) -> list[ProcessReading]:
+        """This server and every process it started, each read once now."""
+        assert self.proc is not None
+        return read_tree(self.proc.pid)
+
     def output(self) -> str:
         return self.log_path.read_text(errors="replace")
 
@@ -98,6 +108,84 @@ def rss_mb(pid: int, field: str = "VmRSS") -> float:
         if line.startswith(field + ":"):
             return int(line.split()[1]) * 1024 / 1e6  # the kernel's "kB" are KiB
     raise RuntimeError(f"no {field} for process {pid}")
+
+
+# Roles in a leadsync process tree: the process `leadsync run` starts as answers HTTP; the
+# worker (issue 16) is the child whose command line is `python -m leadsync worker ...`.
+HTTP, WORKER, OTHER = "http", "worker", "other"
+_TICKS = os.sysconf("SC_CLK_TCK")  # the unit of utime and stime in /proc/PID/stat
+
+
+@dataclass(frozen=True)
+class ProcessReading:
+    """One process of a tree, read from /proc at one moment."""
+
+    pid: int
+    role: str  # HTTP (the root), WORKER, or OTHER (any other descendant)
+    rss_mb: float  # VmRSS: pages shared with other processes count in each of them
+    pss_mb: float  # proportional set size: a page shared by n processes counts 1/n in each
+    fds: int  # open descriptors
+    cpu_seconds: float  # user + system since the process started
+
+
+def descendants(pid: int) -> list[int]:
+    """`pid` and every process under it, parents first (children of every thread)."""
+    found, queue = [], [pid]
+    while queue:
+        current = queue.pop(0)
+        found.append(current)
+        for children in Path(f"/proc/{current}/task").glob("*/children"):
+            try:
+                queue += [int(child) for child in children.read_text().split()]
+            except FileNotFoundError:  # the thread ended while we looked
+                continue
+    return found
+
+
+def role(pid: int, root: int) -> str:
+    if pid == root:
+        return HTTP
+    arguments = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    return WORKER if b"worker" in arguments else OTHER
+
+
+def pss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        if line.startswith("Pss:"):
+            return int(line.split()[1]) * 1024 / 1e6
+    raise RuntimeError(f"no Pss for process {pid}")
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime from /proc/PID/stat (fields 14 and 15, counted after the command name)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / _TICKS
+
+
+def read_process(pid: int, root: int) -> ProcessReading | None:
+    """The process's figures now; None when it has exited meanwhile."""
+    try:
+        return ProcessReading(
+            pid=pid,
+            role=role(pid, root),
+            rss_mb=rss_mb(pid),
+            pss_mb=pss_mb(pid),
+            fds=len(os.listdir(f"/proc/{pid}/fd")),
+            cpu_seconds=cpu_seconds(pid),
+        )
+    except (FileNotFoundError, ProcessLookupError, RuntimeError):
+        return None  # a zombie has no VmRSS, a reaped process no /proc entry
+
+
+def read_tree(pid: int) -> list[ProcessReading]:
+    """Every live process of the tree rooted at `pid`, read once."""
+    readings = (read_process(each, pid) for each in descendants(pid))
+    return [reading for reading in readings if reading is not None]
+
+
+def total(readings: Iterable[ProcessReading], figure: str, role: str | None = None) -> float:
+    """The sum of one figure (`rss_mb`, `fds`, ...) over the tree, or over one role of it."""
+    return sum(getattr(r, figure) for r in readings if role is None or r.role == role)
 
 
 def leadsync_run(config: Path, port: int, log_path: Path) -> ServerProcess:

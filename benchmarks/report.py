@@ -108,7 +108,8 @@ def table(rows: Sequence[dict[str, Any]], title: str) -> Table:
         grid.add_row(
             str(number),
             row["figure"],
-            f"{_number(row.get('leadsync'))} {unit}".strip(),
+            f"{_number(row.get('leadsync'))} {unit}".strip() if row.get("leadsync") is not None
+            else "–",
             f"{_number(row.get('baseline'))} {unit}".strip() if row.get("baseline") is not None
             else "–",
             f"{value:.2f}x" if value is not None else "–",

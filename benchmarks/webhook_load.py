@@ -8,7 +8,9 @@ It uses `wrk` when it is installed (Debian package `wrk`): a C load generator
 whose Lua script cycles through the pre-generated bodies, so it costs the
 server little CPU on a 2-core machine. Without it, an aiohttp client in this
 process does the same; it is slower and shares the CPU with the server, so
-its rates are lower bounds (the result says which tool ran).
+its rates are lower bounds (the result says which tool ran). The aiohttp
+client also knows which lead ids were acknowledged and when the last one was;
+`paced` sends at a steady rate instead of as fast as it can (the soak).
 """
 
 from __future__ import annotations
@@ -77,6 +79,7 @@ class LoadResult:
     errors: int = 0
     reused: int = 0  # requests that repeated a lead id (more requests than bodies)
     acked_ids: list[str] | None = field(default=None, repr=False)  # known with the aiohttp client
+    last_ack_at: float | None = None  # time.perf_counter() of the last 200 (aiohttp client)
 
     @property
     def rate(self) -> float:
@@ -120,6 +123,48 @@ def with_wrk(url: str, posts: Sequence[SignedPost], connections: int, seconds: f
     )
 
 
+@dataclass
+class Tally:
+    """What the aiohttp client saw: each answer's latency, the acknowledged ids, errors."""
+
+    latencies: list[float] = field(default_factory=list)
+    acked: list[str] = field(default_factory=list)
+    errors: int = 0
+    last_ack_at: float | None = None
+
+    async def post(self, session: aiohttp.ClientSession, url: str, post: SignedPost) -> None:
+        headers = {"Content-Type": "application/json", "X-Hub-Signature-256": post.signature}
+        sent = time.perf_counter()
+        async with session.post(url, data=post.body, headers=headers) as reply:
+            await reply.read()
+        answered = time.perf_counter()
+        self.latencies.append(answered - sent)
+        if reply.status == 200:
+            self.acked.append(post.lead_id)
+            self.last_ack_at = answered
+        else:
+            self.errors += 1
+
+    def result(self, tool: str, seconds: float, bodies: int) -> LoadResult:
+        return LoadResult(
+            tool=tool,
+            seconds=seconds,
+            completed=len(self.latencies),
+            acked=len(self.acked),
+            p50_ms=percentile(self.latencies, 50) * 1000,
+            p99_ms=percentile(self.latencies, 99) * 1000,
+            errors=self.errors,
+            reused=max(0, len(self.latencies) - bodies),
+            acked_ids=self.acked,
+            last_ack_at=self.last_ack_at,
+        )
+
+
+def one_connection() -> aiohttp.ClientSession:
+    # One session per connection: keep-alive pins it to its server, as a TCP balancer does.
+    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1))
+
+
 async def with_aiohttp(
     urls: str | Sequence[str],
     posts: Sequence[SignedPost],
@@ -130,42 +175,42 @@ async def with_aiohttp(
     """Keeps `connections` connections busy for `seconds`, connection i on urls[i mod n]."""
     targets = [urls] if isinstance(urls, str) else list(urls)
     pending = iter(posts)
-    latencies: list[float] = []
-    acked: list[str] = []
-    errors = 0
+    tally = Tally()
     deadline = time.perf_counter() + seconds
 
     async def connection(url: str) -> None:
-        nonlocal errors
-        # One session per connection: keep-alive pins it to its server, as a TCP balancer does.
-        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1)) as session:
+        async with one_connection() as session:
             for post in pending:
-                headers = {"Content-Type": "application/json"}
-                headers["X-Hub-Signature-256"] = post.signature
-                sent = time.perf_counter()
-                async with session.post(url, data=post.body, headers=headers) as reply:
-                    await reply.read()
-                latencies.append(time.perf_counter() - sent)
-                if reply.status == 200:
-                    acked.append(post.lead_id)
-                else:
-                    errors += 1
+                await tally.post(session, url, post)
                 if time.perf_counter() >= deadline:
                     return
 
     started = time.perf_counter()
     await asyncio.gather(*(connection(targets[i % len(targets)]) for i in range(connections)))
-    return LoadResult(
-        tool=tool,
-        seconds=time.perf_counter() - started,
-        completed=len(latencies),
-        acked=len(acked),
-        p50_ms=percentile(latencies, 50) * 1000,
-        p99_ms=percentile(latencies, 99) * 1000,
-        errors=errors,
-        reused=max(0, len(latencies) - len(posts)),
-        acked_ids=acked,
-    )
+    return tally.result(tool, time.perf_counter() - started, len(posts))
+
+
+async def paced(url: str, posts: Sequence[SignedPost], rate: float, connections: int = 8):
+    """Sends posts[n] at n / `rate` seconds from the start, over up to `connections`
+    connections (a slow answer does not delay the next send); a connection error counts
+    as an error, not an acknowledgement, and the load goes on."""
+    pending = iter(enumerate(posts))
+    tally = Tally()
+    started = time.perf_counter()
+
+    async def connection() -> None:
+        async with one_connection() as session:
+            for number, post in pending:
+                pause = started + number / rate - time.perf_counter()
+                if pause > 0:
+                    await asyncio.sleep(pause)  # pacing the load, not waiting for a result
+                try:
+                    await tally.post(session, url, post)
+                except aiohttp.ClientError:
+                    tally.errors += 1
+
+    await asyncio.gather(*(connection() for _ in range(connections)))
+    return tally.result(f"aiohttp client, {rate:g}/s", time.perf_counter() - started, len(posts))
 
 
 def percentile(values: Sequence[float], q: float) -> float:
