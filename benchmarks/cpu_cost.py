@@ -19,11 +19,13 @@ import sqlite3
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import psycopg
 from psycopg import sql
 
 from benchmarks.processes import HTTP, WORKER, read_tree
+from leadsync.ingest.journal import journal_path
 from leadsync.store import postgres_target
 
 FETCH_TIMEOUT = 180.0  # seconds for the worker to fetch a measured round's backlog
@@ -34,18 +36,29 @@ Snapshot = dict[int, tuple[int, str, float]]
 
 
 def store_counts(url: str) -> tuple[int, int]:
-    """(notifications, leads) in the store, read behind the daemons' backs."""
+    """(notifications, leads) in the store, read behind the daemons' backs; on SQLite the
+    notifications still in the HTTP process's journal count too."""
     query = "SELECT (SELECT count(*) FROM notifications), (SELECT count(*) FROM leads)"
     if url.startswith("sqlite:///"):
         path = url.removeprefix("sqlite:///")
         with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as conn:
-            return conn.execute(query).fetchone()
+            notifications, leads = conn.execute(query).fetchone()
+        return notifications + len(journal_ids(Path(path))), leads
     conninfo, schema = postgres_target(url)
     with psycopg.connect(conninfo) as conn:
         conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))
         row = conn.execute(query).fetchone()
         assert row is not None
         return row[0], row[1]
+
+
+def journal_ids(db: Path) -> list[str]:
+    """The lead ids waiting in the journal beside a SQLite store (none when it has none)."""
+    journal = journal_path(db)
+    if not journal.exists():
+        return []
+    with contextlib.closing(sqlite3.connect(f"file:{journal}?mode=ro", uri=True)) as conn:
+        return [row[0] for row in conn.execute("SELECT lead_id FROM inbox")]
 
 
 def wait_fetched(url: str, timeout: float = FETCH_TIMEOUT) -> bool:
