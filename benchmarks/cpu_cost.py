@@ -53,12 +53,16 @@ def store_counts(url: str) -> tuple[int, int]:
 
 
 def journal_ids(db: Path) -> list[str]:
-    """The lead ids waiting in the journal beside a SQLite store (none when it has none)."""
+    """The lead ids in the journal beside a SQLite store that the store has not copied yet."""
     journal = journal_path(db)
     if not journal.exists():
         return []
     with contextlib.closing(sqlite3.connect(f"file:{journal}?mode=ro", uri=True)) as conn:
-        return [row[0] for row in conn.execute("SELECT lead_id FROM inbox")]
+        (mark,) = conn.execute("SELECT 'journal:' || id FROM journal").fetchone()
+        rows = conn.execute("SELECT seq, lead_id FROM inbox").fetchall()
+    with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
+        copied = conn.execute("SELECT value FROM meta WHERE key = ?", (mark,)).fetchone()
+    return [lead_id for seq, lead_id in rows if seq > int(copied[0] if copied else 0)]
 
 
 def wait_fetched(url: str, timeout: float = FETCH_TIMEOUT) -> bool:

@@ -102,10 +102,14 @@ class IngestStore(ABC):
     """Notifications, leads, forms and poll checkpoints (`leadsync/store/ingest.py`)."""
 
     @abstractmethod
-    def add_notifications(self, notes: Sequence[Notification]) -> int:
+    def add_notifications(
+        self, notes: Sequence[Notification], progress: tuple[str, str] | None = None
+    ) -> int:
         """Stores lead ids to fetch, durably, in one transaction; returns how many were new.
 
         A lead id already known (as a notification or a stored lead) is ignored.
+        `progress`, a meta key and value, is saved in the same transaction (how far a
+        copy from the HTTP process's journal got).
         """
 
     @abstractmethod

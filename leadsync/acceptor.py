@@ -35,7 +35,7 @@ from leadsync.constants import SHUTDOWN_GRACE_SECONDS, WEBHOOK_MAX_BODY_BYTES
 from leadsync.errors import ConfigError
 from leadsync.health import HealthReport
 from leadsync.ingest.group_commit import GroupCommitter
-from leadsync.ingest.journal import IngestJournal, journal_path
+from leadsync.ingest.journal import IngestJournal
 from leadsync.metrics import FrontMetrics
 from leadsync.server import admin, webhook_route
 from leadsync.server.app import ADMIN_SOCKET, PUBLIC_SOCKET, Servers, secure_headers, warn_if_open
@@ -55,7 +55,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 def open_inbox(url: str):  # noqa: ANN201 - an IngestJournal or a Store: both take notifications
     """Where webhooks are committed: the journal beside a SQLite store, else the store itself."""
     if url.startswith(SQLITE_PREFIX):
-        journal = IngestJournal(journal_path(sqlite_path(url)))
+        journal = IngestJournal(sqlite_path(url))
         try:
             journal.ping()  # a read-only folder fails here, not on the first webhook
         except BaseException:

@@ -35,7 +35,7 @@ from leadsync.facebook.graph import GraphClient
 from leadsync.health import HealthReport, assess, store_unavailable
 from leadsync.ingest.fetch import LeadFetcher
 from leadsync.ingest.group_commit import GroupCommitter
-from leadsync.ingest.journal import IngestJournal, journal_path
+from leadsync.ingest.journal import IngestJournal
 from leadsync.ingest.poller import Poller, PollReport
 from leadsync.ingest.scope import PageScope
 from leadsync.jobs import Job, ScheduledRuns
@@ -179,7 +179,7 @@ class Daemon:
         # A restart after a crash need not wait for the leases of the process it replaces.
         await asyncio.to_thread(self.leases.release_dead_predecessors)
         if self.sockets is not None and self.settings.store.url.startswith(SQLITE_PREFIX):
-            path = journal_path(sqlite_path(self.settings.store.url))
+            path = sqlite_path(self.settings.store.url)
             self.journal = await asyncio.to_thread(IngestJournal, path)
         for job in (self.fetch_job, self.score_job, *self.delivery_jobs):
             job.start()
@@ -402,7 +402,7 @@ class Daemon:
         stored = self.store.notification_backlog()
         if self.journal is None:
             return stored
-        waiting, oldest = self.journal.backlog()
+        waiting, oldest = self.journal.backlog(self.store)
         times = [t for t in (stored.oldest_received_at, oldest) if t is not None]
         return NotificationBacklog(stored.waiting + waiting, min(times, default=None))
 

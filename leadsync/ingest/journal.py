@@ -6,34 +6,44 @@ store file's one write lock, and a webhook's 200 must not wait behind them.
 It group-commits notifications to this journal instead, a second SQLite file
 beside the store (`<store>-inbox`, WAL, `synchronous=FULL`, 0600), whose only
 writer it is. The worker moves them into the store (`drain_into`): it copies
-a batch with `add_notifications`, which drops lead ids the store already has,
-and only then deletes the batch from the journal, so a crash between the two
-copies again and loses nothing. A notification's `received_at` is kept, so
-the backlog's age counts from the webhook, not from the copy.
+a batch with `add_notifications`, which drops lead ids the store already has, and
+records how far it got in the same store transaction, so a crash copies
+again from there and loses nothing; the HTTP process deletes what the store
+says was copied, so the worker never takes the journal's write lock. A
+notification's `received_at` is kept, so the backlog's age counts from the
+webhook, not from the copy.
 """
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
+import time
+import uuid
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
-from leadsync.abc import IngestStore
+from leadsync.abc import Store
 from leadsync.models import Notification, utcnow
 from leadsync.store.sqlite import SQLiteFile, decode_time, encode_time
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS inbox (
-    seq INTEGER PRIMARY KEY,
-    lead_id TEXT NOT NULL,
-    page_id TEXT NOT NULL,
-    form_id TEXT NOT NULL,
-    ad_id TEXT NOT NULL,
-    created_time TEXT,
-    source TEXT NOT NULL,
-    received_at TEXT NOT NULL
+SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS inbox (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused, even once the table is empty
+        lead_id TEXT NOT NULL,
+        page_id TEXT NOT NULL,
+        form_id TEXT NOT NULL,
+        ad_id TEXT NOT NULL,
+        created_time TEXT,
+        source TEXT NOT NULL,
+        received_at TEXT NOT NULL
+    )""",
+    # One row: this journal's identity. The store keeps how far it copied under it, so a
+    # journal made anew (its seq counting from 1 again) is read from its start.
+    "CREATE TABLE IF NOT EXISTS journal (id TEXT NOT NULL)",
+    "INSERT INTO journal (id) SELECT ? WHERE NOT EXISTS (SELECT 1 FROM journal)",
 )
-"""
 
 INSERT = """
 INSERT INTO inbox (lead_id, page_id, form_id, ad_id, created_time, source, received_at)
@@ -43,6 +53,8 @@ VALUES (?, ?, ?, ?, ?, ?, ?)
 # A drain round copies at most this many: one store transaction of a size the pipeline's
 # other writers wait behind for milliseconds, not seconds.
 DRAIN_BATCH = 5_000
+# How often the HTTP process forgets what the store says it copied (in one of its own commits).
+PRUNE_EVERY_SECONDS = 5.0
 
 
 def journal_path(store_path: Path) -> Path:
@@ -51,14 +63,28 @@ def journal_path(store_path: Path) -> Path:
 
 
 class IngestJournal:
-    """Notifications committed by the HTTP process, waiting to be copied into the store."""
+    """Notifications committed by the HTTP process, waiting to be copied into the store.
 
-    def __init__(self, path: Path):
-        self.path = path
-        self._file = SQLiteFile(path)
+    Only the HTTP process writes it: its commits never wait for a lock. The worker reads
+    it and records in the store, with the copied notifications, the last `seq` it copied
+    (meta key `journal:<id>`); the HTTP process reads that mark from the store now and then
+    and deletes what is below it, in the same transaction as its next notifications.
+    """
+
+    def __init__(self, store_path: Path, prune_every: float = PRUNE_EVERY_SECONDS):
+        self.path = journal_path(store_path)
+        self._prune_every = prune_every
+        self._store_path = store_path
+        self._file = SQLiteFile(self.path)
         with self._file.write() as conn:
-            conn.execute(SCHEMA)
+            conn.execute(SCHEMA[0])
+            conn.execute(SCHEMA[1])
+            conn.execute(SCHEMA[2], (uuid.uuid4().hex,))
+            (self.id,) = conn.execute("SELECT id FROM journal").fetchone()
+        self.mark = f"journal:{self.id}"  # the store's meta key for how far it copied
+        self._pruned_at = float("-inf")
 
+    # -- the HTTP process ---------------------------------------------------------------
     def add_notifications(self, notes: Sequence[Notification]) -> int:
         """Commits `notes` (fsynced before it returns); the store deduplicates them later."""
         if not notes:
@@ -69,31 +95,53 @@ class IngestJournal:
              encode_time(n.created_time) if n.created_time else None, n.source, now)
             for n in notes
         ]  # fmt: skip
+        copied = self._copied_if_due()
         with self._file.write() as conn:
+            if copied:
+                conn.execute("DELETE FROM inbox WHERE seq <= ?", (copied,))
             conn.executemany(INSERT, rows)
         return len(rows)
 
-    def drain_into(self, store: IngestStore, limit: int = DRAIN_BATCH) -> int:
-        """Copies the oldest `limit` notifications into `store`, then forgets them; how many."""
-        with self._file.read() as conn:
-            rows = conn.execute("SELECT * FROM inbox ORDER BY seq LIMIT ?", (limit,)).fetchall()
-        if not rows:
+    def _copied_if_due(self) -> int:
+        """The store's mark, every PRUNE_EVERY_SECONDS (0 otherwise, or while it has none)."""
+        if time.monotonic() - self._pruned_at < self._prune_every:
             return 0
-        store.add_notifications([_notification(row) for row in rows])
-        with self._file.write() as conn:  # after the store committed: a crash copies again
-            conn.execute("DELETE FROM inbox WHERE seq <= ?", (rows[-1]["seq"],))
-        return len(rows)
-
-    def backlog(self) -> tuple[int, datetime | None]:
-        """How many notifications wait here, and when the oldest arrived."""
-        with self._file.read() as conn:
-            count, oldest = conn.execute("SELECT COUNT(*), MIN(received_at) FROM inbox").fetchone()
-        return count, decode_time(oldest) if oldest else None
+        self._pruned_at = time.monotonic()
+        try:
+            with contextlib.closing(
+                sqlite3.connect(f"file:{self._store_path}?mode=ro", uri=True, timeout=1)
+            ) as conn:
+                row = conn.execute("SELECT value FROM meta WHERE key = ?", (self.mark,)).fetchone()
+        except sqlite3.Error:  # not made or migrated yet: nothing was copied
+            return 0
+        return int(row[0]) if row else 0
 
     def ping(self) -> None:
         """A write, as the store's `ping`: a read-only file fails here, not on a webhook."""
         with self._file.write() as conn:
             conn.execute("DELETE FROM inbox WHERE seq < 0")
+
+    # -- the worker ------------------------------------------------------------------
+    def drain_into(self, store: Store, limit: int = DRAIN_BATCH) -> int:
+        """Copies the next `limit` notifications into `store`, with the mark; how many."""
+        copied = int(store.get_meta(self.mark) or 0)
+        with self._file.read() as conn:
+            rows = conn.execute(
+                "SELECT * FROM inbox WHERE seq > ? ORDER BY seq LIMIT ?", (copied, limit)
+            ).fetchall()
+        if rows:
+            notes = [_notification(row) for row in rows]
+            store.add_notifications(notes, progress=(self.mark, str(rows[-1]["seq"])))
+        return len(rows)
+
+    def backlog(self, store: Store) -> tuple[int, datetime | None]:
+        """How many notifications wait here, not yet copied, and when the oldest arrived."""
+        copied = int(store.get_meta(self.mark) or 0)
+        with self._file.read() as conn:
+            count, oldest = conn.execute(
+                "SELECT COUNT(*), MIN(received_at) FROM inbox WHERE seq > ?", (copied,)
+            ).fetchone()
+        return count, decode_time(oldest) if oldest else None
 
     def close(self) -> None:
         self._file.close()

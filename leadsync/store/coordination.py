@@ -15,6 +15,7 @@ from datetime import timedelta
 from leadsync.abc import CoordinationStore
 from leadsync.models import ServiceStatus, utcnow
 from leadsync.store import rows
+from leadsync.store.ingest import SET_META
 from leadsync.store.sql import SQLRole
 
 ACQUIRE = """
@@ -75,11 +76,7 @@ class Coordination(SQLRole, CoordinationStore):
         return values[0] if values else None
 
     def set_meta(self, key: str, value: str) -> None:
-        self._exec(
-            "INSERT INTO meta (key, value) VALUES (:key, :value)"
-            " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            {"key": key, "value": value},
-        )
+        self._exec(SET_META, {"key": key, "value": value})
 
     def ping(self) -> None:
         self.set_meta("heartbeat", utcnow().isoformat(timespec="microseconds"))

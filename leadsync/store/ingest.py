@@ -49,6 +49,11 @@ FROM notifications WHERE state = 'pending'
 # A notification's claim ends with its round: stored, dropped or deferred.
 UNCLAIMED = "claimed_by = NULL, claimed_until = NULL"
 
+SET_META = """
+INSERT INTO meta (key, value) VALUES (:key, :value)
+ON CONFLICT (key) DO UPDATE SET value = excluded.value
+"""
+
 ADD_LEAD = """
 INSERT INTO leads (id, page_id, form_id, created_time, email, payload, stored_at)
 VALUES (:id, :page_id, :form_id, :created_time, :email, :payload, :stored_at)
@@ -85,13 +90,18 @@ ORDER BY form_id
 class Ingest(SQLRole, IngestStore):
     """Notifications, leads, forms and checkpoints of `leadsync.abc.Store`."""
 
-    def add_notifications(self, notes: Sequence[Notification]) -> int:
+    def add_notifications(
+        self, notes: Sequence[Notification], progress: tuple[str, str] | None = None
+    ) -> int:
         if not notes:
             return 0  # no transaction, so no wait for the write lock, for nothing
         now = utcnow()
         with self._write() as tx:
             rows = [params(note, received_at=note.received_at or now) for note in notes]
-            return tx.many(ADD_NOTIFICATION, rows)
+            added = tx.many(ADD_NOTIFICATION, rows)
+            if progress is not None:
+                tx.run(SET_META, {"key": progress[0], "value": progress[1]})
+            return added
 
     def pending_notifications(self, limit: int) -> list[Notification]:
         rows = self._fetch(
