@@ -83,7 +83,11 @@ class Acceptor:
         self.sockets = Path(tempfile.mkdtemp(prefix="leadsync-"))
         self.supervisor = WorkerSupervisor(config_path, self.sockets, list(worker_args))
         self.metrics = FrontMetrics(lambda: self.supervisor.state)
-        self.committer = GroupCommitter(self.inbox, on_committed=lambda _n: self.supervisor.wake())
+        self.committer = GroupCommitter(
+            self.inbox,
+            on_committed=lambda _n: self.supervisor.wake(),
+            inline=settings.store.url.startswith(SQLITE_PREFIX),  # the journal: a local file
+        )
         self.context = ServerContext(
             settings=settings,
             store=self.inbox,  # type: ignore[arg-type] - the routes here only commit webhooks

@@ -29,9 +29,20 @@ class NotificationSink(Protocol):
 class GroupCommitter:
     """Batches `store.add_notifications` calls from concurrent coroutines."""
 
-    def __init__(self, store: NotificationSink, on_committed: Callable[[int], None] | None = None):
+    def __init__(
+        self,
+        store: NotificationSink,
+        on_committed: Callable[[int], None] | None = None,
+        *,
+        inline: bool = False,
+    ):
         self._store = store
         self._on_committed = on_committed
+        # A local file only this process writes (the HTTP process's journal) is committed on
+        # the event loop itself: no thread handoff per group, and a commit that blocks the
+        # loop for its fsync lets the requests meanwhile pile up for the next, bigger group.
+        # A database across the network is committed from a thread, so the loop keeps going.
+        self._inline = inline
         self._waiting: list[tuple[Sequence[Notification], asyncio.Future[int]]] = []
         self._flusher: asyncio.Task[None] | None = None
         self.commits = 0
@@ -49,7 +60,10 @@ class GroupCommitter:
             group, self._waiting = self._waiting, []
             notes = [note for batch, _ in group for note in batch]
             try:
-                added = await asyncio.to_thread(self._store.add_notifications, notes)
+                if self._inline:
+                    added = self._store.add_notifications(notes)
+                else:
+                    added = await asyncio.to_thread(self._store.add_notifications, notes)
             except Exception as exc:  # noqa: BLE001 - every waiter must hear of the failure
                 log.error("notifications.commit_failed", count=len(notes), error=str(exc))
                 for _, future in group:

@@ -47,6 +47,8 @@ class BodyTooSlow(Exception):
 
 async def read_body(request: web.Request) -> bytes:
     """The request body, bounded by the app's client_max_size and by the body deadline."""
+    if request.content.is_eof():  # all of it came with the headers: nothing to wait for
+        return await request.read()
     limits = request.app.get(LIMITS) or HttpLimits()
     try:
         async with asyncio.timeout(limits.body_timeout):
