@@ -133,7 +133,14 @@ class Acceptor:
         stop = asyncio.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self.reload()))
+        reloads: set[asyncio.Task[None]] = set()  # held: a task nobody holds may be collected
+
+        def reload() -> None:
+            task = asyncio.create_task(self.reload())
+            reloads.add(task)
+            task.add_done_callback(reloads.discard)
+
+        loop.add_signal_handler(signal.SIGHUP, reload)
         try:
             await self.start()
             await stop.wait()
