@@ -12,6 +12,7 @@ import requests
 
 from leadsync.emulators.graph import GraphEmulator
 from tests.daemon_harness import DaemonThread, daemon_settings
+from tests.e2e.process import LeadsyncProcess, free_port, write_config
 
 ADMIN = "admin-secret-4242"
 
@@ -22,12 +23,25 @@ def graph():
         yield emu
 
 
-@pytest.fixture(scope="module")
-def guarded(graph, tmp_path_factory):
-    store = tmp_path_factory.mktemp("admin") / "l.db"
-    settings = daemon_settings(graph, f"sqlite:///{store}", pages=[], server={"admin_token": ADMIN})
-    with DaemonThread(settings) as daemon:
+@pytest.fixture(scope="module", params=["in-process", "leadsync run"])
+def guarded(request, graph, tmp_path_factory):
+    """One daemon with an admin token: in this process, and as `leadsync run` (two processes,
+    where the HTTP process passes the pages on to its worker and adds its own figures)."""
+    folder = tmp_path_factory.mktemp("admin")
+    store_url = f"sqlite:///{folder / 'l.db'}"
+    if request.param == "in-process":
+        settings = daemon_settings(graph, store_url, pages=[], server={"admin_token": ADMIN})
+        with DaemonThread(settings) as daemon:
+            yield daemon
+        return
+    port = free_port()
+    server = f'admin_token = "{ADMIN}"'
+    config = write_config(folder / "l.toml", graph, store_url, port, [], server=server)
+    daemon = LeadsyncProcess(config, port, folder / "l.log").start()
+    try:
         yield daemon
+    finally:
+        daemon.ensure_stopped()
 
 
 def get(running, path: str, **kwargs) -> requests.Response:
@@ -70,6 +84,29 @@ def test_the_browser_signs_in_once_with_a_cookie_that_is_not_the_token(guarded):
 def test_healthz_stays_open_for_load_balancers(guarded):
     reply = get(guarded, "/healthz")
     assert reply.status_code in (200, 503) and reply.json()["status"] in ("ok", "unhealthy")
+    assert all(":" not in reason for reason in reply.json()["reasons"])  # codes only
+
+
+def test_leadsync_run_shows_both_processes_in_metrics_health_and_the_page(graph, tmp_path):
+    """The HTTP process answers /metrics and /healthz for itself and its worker: each figure
+    once, the worker's state from the supervisor, and the page from the worker."""
+    port = free_port()
+    config = write_config(tmp_path / "l.toml", graph, f"sqlite:///{tmp_path / 'l.db'}", port, [])
+    daemon = LeadsyncProcess(config, port, tmp_path / "l.log").start()
+    try:
+        metrics = get(daemon, "/metrics").text
+        for name in ("leadsync_webhook_notifications", "leadsync_leads_ingested"):
+            helps = re.findall(rf"^# HELP {name}(?:_total)? ", metrics, flags=re.M)
+            assert len(helps) == 1, name  # one of the two processes counts each
+        assert "leadsync_worker_up 1.0" in metrics
+        assert "leadsync_worker_restarts_total 0.0" in metrics
+        health = get(daemon, "/healthz").json()
+        assert health["worker"] == {"alive": True, "restarts": 0}
+        page = get(daemon, "/")
+        assert page.status_code == 200
+        assert f"Worker process {daemon.worker_pid}" in " ".join(page.text.split())
+    finally:
+        daemon.ensure_stopped()
 
 
 @pytest.mark.parametrize(
@@ -101,6 +138,26 @@ def test_without_an_admin_token_both_stay_open(graph, tmp_path):
     with DaemonThread(settings) as running:
         assert get(running, "/").status_code == 200
         assert get(running, "/metrics").status_code == 200
+
+
+def test_leadsync_run_serves_the_page_and_metrics_on_its_admin_port_only(graph, tmp_path):
+    port, admin_port = free_port(), free_port()
+    server = f"admin_port = {admin_port}"
+    config = write_config(
+        tmp_path / "l.toml", graph, f"sqlite:///{tmp_path / 'l.db'}", port, [], server=server
+    )
+    daemon = LeadsyncProcess(config, port, tmp_path / "l.log").start()
+    admin_url = f"http://127.0.0.1:{admin_port}"
+    try:
+        assert get(daemon, "/").status_code == 404
+        assert get(daemon, "/metrics").status_code == 404
+        page = requests.get(f"{admin_url}/", timeout=10)
+        assert page.status_code == 200 and 'id="summary"' in page.text
+        assert "leadsync_worker_up 1.0" in requests.get(f"{admin_url}/metrics", timeout=10).text
+        assert requests.get(f"{admin_url}/healthz", timeout=10).status_code == 200
+        assert requests.post(f"{admin_url}/webhook", timeout=10).status_code in (404, 405)
+    finally:
+        daemon.ensure_stopped()
 
 
 def test_an_admin_port_serves_the_page_and_metrics_on_loopback_only(graph, tmp_path):

@@ -44,6 +44,7 @@ def write_config(
     poll_interval: str = "2s",
     verify_token: str = "verify-me",
     events_token: str = "events-secret",
+    server: str = "",
 ) -> Path:
     """The config of a daemon on the Graph emulator; `access_token` is its current token."""
     path.write_text(
@@ -60,6 +61,7 @@ poll_interval = "{poll_interval}"
 host = "127.0.0.1"
 port = {port}
 events_token = "{events_token}"
+{server}
 
 [store]
 url = "{store_url}"
