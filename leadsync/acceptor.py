@@ -86,7 +86,7 @@ class Acceptor:
         self.committer = GroupCommitter(
             self.inbox,
             on_committed=lambda _n: self.supervisor.wake(),
-            inline=settings.store.url.startswith(SQLITE_PREFIX) and not __import__("os").environ.get("THREADED"),  # the journal: a local file
+            inline=settings.store.url.startswith(SQLITE_PREFIX),  # the journal: a local file
         )
         self.context = ServerContext(
             settings=settings,
