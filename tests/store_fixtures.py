@@ -14,6 +14,7 @@ import functools
 import itertools
 import os
 import sqlite3
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import closing
@@ -107,3 +108,17 @@ def store(store_url) -> Iterator[Store]:
     opened.migrate()
     yield opened
     opened.close()
+
+
+def race(
+    calls: list[tuple[Callable[..., object], tuple[object, ...]]], stores: list[Store]
+) -> None:
+    """Runs every (function, arguments) in its own thread at once, waits for all, then closes
+    `stores` (the replicas the threads raced on)."""
+    threads = [threading.Thread(target=target, args=args) for target, args in calls]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for store in stores:
+        store.close()

@@ -17,6 +17,7 @@ from leadsync.ingest.fetch import LeadFetcher
 from leadsync.ingest.scope import PageScope
 from leadsync.models import Notification
 from leadsync.store import open_store
+from tests.store_fixtures import race
 
 LEADS = 1000
 REPLICAS = 3
@@ -47,13 +48,7 @@ def test_replicas_fetch_each_lead_from_graph_once_and_store_it_once(graph, store
         while batch := fetchers[n].run_once(limit=ROUND):  # [] once nothing is left to claim
             stored[n].extend(batch)
 
-    threads = [threading.Thread(target=fetch_all, args=(n,)) for n in range(REPLICAS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    for replica in replicas:
-        replica.close()
+    race([(fetch_all, (n,)) for n in range(REPLICAS)], replicas)
 
     assert graph.lead_reads() == dict.fromkeys(lead_ids, 1)
     everything = [lead_id for batch in stored.values() for lead_id in batch]

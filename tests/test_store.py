@@ -27,7 +27,7 @@ from leadsync.models import (
     utcnow,
 )
 from leadsync.store import open_store
-from tests.store_fixtures import run_sql
+from tests.store_fixtures import race, run_sql
 
 T0 = datetime(2026, 11, 20, 10, 0, 0, 123456, tzinfo=UTC)
 
@@ -322,13 +322,7 @@ def test_replicas_scoring_one_lead_at_once_get_distinct_revisions(store, store_u
         for points in range(offset, 40, 2):
             revisions.extend(s.save_scores([ScoreUpdate("1", score(points), ("sheet",))]).values())
 
-    threads = [threading.Thread(target=rescore, args=(r, i)) for i, r in enumerate(replicas)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    for replica in replicas:
-        replica.close()
+    race([(rescore, (r, i)) for i, r in enumerate(replicas)], replicas)
     assert sorted(revisions) == list(range(1, 41))
     assert store.current_scores(["1"])["1"][1] == 40
     assert store.destination_stats()[0].pending == 40

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 from leadsync.models import Lead, Notification, utcnow
 from leadsync.store import open_store
-from tests.store_fixtures import run_sql
+from tests.store_fixtures import race, run_sql
 
 T0 = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 MINUTE = timedelta(minutes=1)
@@ -73,17 +73,10 @@ def test_concurrent_claimers_never_get_the_same_notification(store, store_url):
         while batch := replica.claim_notifications(owner, 7, MINUTE):
             mine.extend(ids(batch))
 
-    threads = [
-        threading.Thread(target=drain, args=(replica, f"{n}-{t}"))
-        for n, replica in enumerate(replicas)
-        for t in range(2)
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    for replica in replicas:
-        replica.close()
+    race(
+        [(drain, (replica, f"{n}-{t}")) for n, replica in enumerate(replicas) for t in range(2)],
+        replicas,
+    )
     everything = [lead_id for claimed in taken.values() for lead_id in claimed]
     assert len(everything) == len(set(everything)) == 600
     assert sum(1 for claimed in taken.values() if claimed) > 1, "the claimers took turns"

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from leadsync.abc import ScoreUpdate
 from leadsync.models import DeliveryResult, Lead, Reason, Score, utcnow
 from leadsync.store import open_store
+from tests.store_fixtures import race
 
 T0 = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 MINUTE = timedelta(minutes=1)
@@ -63,17 +64,10 @@ def test_concurrent_claimers_never_get_the_same_item(store, store_url):
         while batch := replica.claim("sheet", 4, owner, MINUTE):
             mine.extend(item.id for item in batch)
 
-    threads = [
-        threading.Thread(target=drain, args=(replica, f"{n}-{t}"))
-        for n, replica in enumerate(replicas)
-        for t in range(2)
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    for replica in replicas:
-        replica.close()
+    race(
+        [(drain, (replica, f"{n}-{t}")) for n, replica in enumerate(replicas) for t in range(2)],
+        replicas,
+    )
     everything = [item_id for ids in taken.values() for item_id in ids]
     assert len(everything) == len(set(everything)) == 120
 

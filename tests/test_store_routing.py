@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
 from datetime import timedelta
 
 from leadsync.models import Contact, Lead, Owner, Pool, RouteRequest, utcnow
 from leadsync.store import open_store
+from tests.store_fixtures import race
 
 NOW = utcnow()
 ANA, BO, CY = Owner("Ana", "ana@example.com", "U0ANA"), Owner("Bo"), Owner("Cy")
@@ -96,13 +96,7 @@ def test_replicas_assigning_the_same_leads_at_once_assign_each_once(store, store
             batch = [RouteRequest(i, "", POOL) for i in ids[start : start + 10]]
             results.append(replica.assign_owners(batch, KNOWN))
 
-    threads = [threading.Thread(target=assign, args=(replica,)) for replica in replicas]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    for replica in replicas:
-        replica.close()
+    race([(assign, (replica,)) for replica in replicas], replicas)
     made = [lead_id for result in results for lead_id in result]
     assert sorted(made) == sorted(ids)  # every lead assigned once, by exactly one replica
     split = Counter(owner.name for owner in store.assignments(ids).values())
