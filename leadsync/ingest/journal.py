@@ -9,7 +9,11 @@ writer it is. The worker moves them into the store (`drain_into`): it copies
 a batch with `add_notifications`, which drops lead ids the store already has,
 and only then deletes the batch from the journal, so a crash between the two
 copies again and loses nothing. A notification's `received_at` is kept, so
-the backlog's age counts from the webhook, not from the copy.
+the backlog's age counts from the webhook, not from the copy. `seq` never
+reuses a number (AUTOINCREMENT): a drain deletes up to the last `seq` it read,
+and two drains may overlap for a moment (an orphaned worker finishing its round
+while `leadsync run` restarts), so a notification committed after one emptied
+the journal must not take a number the other is about to delete.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from leadsync.store.sqlite import SQLiteFile, decode_time, encode_time
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS inbox (
-    seq INTEGER PRIMARY KEY,
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
     lead_id TEXT NOT NULL,
     page_id TEXT NOT NULL,
     form_id TEXT NOT NULL,
