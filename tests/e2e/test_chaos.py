@@ -140,7 +140,7 @@ def kill_plan(seed: int) -> list[tuple[str, str, float]]:
     1 s, then 2 s, ... before restarting a worker that keeps dying).
     """
     rng = random.Random(seed)
-    targets = [t for _ in range(0, KILLS, len(TARGETS)) for t in rng.sample(TARGETS, 3)]
+    targets = [t for _ in range(0, KILLS, len(TARGETS)) for t in rng.sample(TARGETS, len(TARGETS))]
     return [(t, rng.choice(MOMENTS), rng.uniform(0.1, 2.5)) for t in targets[:KILLS]]
 
 
