@@ -144,6 +144,21 @@ class LeadsyncProcess:
         wait_until(lambda: children(self.proc.pid), 30, "the worker process")
         return children(self.proc.pid)[0]
 
+    def wait_for_worker(self, replacing: int | None = None, timeout: float = 60) -> int:
+        """Waits until a worker other than `replacing` runs and answers; returns its pid.
+
+        `/healthz` says `worker_down` during the supervisor's pause before a restart (1 s,
+        doubling while workers keep dying) and `worker_starting` until the new one listens.
+        """
+        assert self.proc is not None
+        proc = self.proc
+
+        def ready() -> int | None:
+            fresh = [pid for pid in children(proc.pid) if pid != replacing]
+            return fresh[0] if fresh and self._serving(wait_for_store=True) else None
+
+        return wait_until(ready, timeout, "the worker to run and answer")
+
     def kill(self) -> None:
         """SIGKILL to the HTTP process and its worker at once: the whole daemon dies."""
         assert self.proc is not None

@@ -1,14 +1,18 @@
 """Chaos: `leadsync run` is SIGKILLed 20 times while 500 leads arrive; each lands once, scored.
 
-The daemon runs as a real subprocess against the Graph and Sheets emulators. Leads
+The daemon runs as real subprocesses against the Graph and Sheets emulators. Leads
 arrive in waves: most by signed webhook (each sent twice, shuffled, and retried the
 way Meta retries a POST that got no 200, so a webhook that hit a dead daemon comes
 back), some only through the poller. Engagement events are posted for a few leads, so
-some rows are written and then updated in place. Between waves the process is killed
-at a moment drawn from a seeded RNG (at once after it starts listening, after a random
-delay, while a Sheets write it made has been applied but not yet answered, or right
-after it acknowledged an event that changes a lead's score) and started again on the
-same store and port. At the end every lead must be in the sheet
+some rows are written and then updated in place. Between waves a SIGKILL hits one of
+`leadsync run`'s processes at a moment drawn from a seeded RNG (at once after it starts
+listening, after a random delay, while a Sheets write it made has been applied but not
+yet answered, or right after it acknowledged an event that changes a lead's score).
+Its target is drawn too, each of three as often as the others: the whole daemon (both
+processes; started again on the same store and port), the worker alone (the HTTP
+process goes on acknowledging webhooks into its journal and restarts it; the next
+kill waits for the new worker) or the HTTP process alone (its orphaned worker stops
+by itself; started again). At the end every lead must be in the sheet
 exactly once, with the answers it was given and the score a fresh `Scorer` computes
 from the stored lead and its events. The seed is printed; LEADSYNC_CHAOS_SEED=<seed>
 replays the same kill schedule (the process's own timing still varies).
@@ -49,10 +53,16 @@ SIZES = ["1,000+", "500-1000", "51-200", "1-10"]
 INTERESTS = ["Book a demo", "Case studies", "Just browsing", "Pricing please"]
 EVENT_TYPES = ["webinar_attended", "demo_requested", "case_study_downloaded"]
 MOMENTS = ("on_start", "random", "mid_write", "after_event")
+TARGETS = ("daemon", "worker", "http")  # both processes, or one of them alone
 WRITE_PATIENCE = 20  # seconds: a dead process's destination lease must run out first
 # Meta retries a webhook that got no 200 for hours; a few minutes of retries, backing off to
 # 5 s between attempts, outlast any stretch of the daemon being down in this test.
 WEBHOOK_RETRIES = {"max_attempts": 60, "backoff": 0.1, "concurrency": 4}
+# Each of the run's ~21 workers starts with a fresh Sheets budget and reads the worksheet
+# again (and again after each held write): ~70 reads a minute, more than Google's 60 per
+# user, which a daemon not restarted every 3 s never asks. A 429 costs a 60 s pause and
+# proves nothing here about losses or duplicates (tests/test_google_sheets.py tests quotas).
+SHEETS_READS_PER_MINUTE = 120
 
 
 @dataclass
@@ -60,7 +70,7 @@ class Chaos:
     """The run's random choices, the leads sent and what happened to the process."""
 
     rng: random.Random  # answers, webhook order, which leads get events
-    plan: list[tuple[str, float]]  # (moment, delay) of each kill, drawn up front from the seed
+    plan: list[tuple[str, str, float]]  # (target, moment, delay) of each kill, from the seed
     graph: GraphEmulator
     sheets: SheetsEmulator
     proc: LeadsyncProcess
@@ -70,7 +80,9 @@ class Chaos:
     poll_only: list[str] = field(default_factory=list)
     webhooks: list[Future] = field(default_factory=list)
     events: list[Future] = field(default_factory=list)
-    kills: Counter[str] = field(default_factory=Counter)
+    kills: Counter[str] = field(default_factory=Counter)  # by moment
+    targets: Counter[str] = field(default_factory=Counter)
+    dead_worker: int | None = None  # a worker killed alone, which its HTTP process replaces
     event_kills: list[str] = field(default_factory=list)  # leads given an event just before one
 
 
@@ -78,7 +90,8 @@ def test_sigkill_storm_every_lead_lands_once_with_its_score(tmp_path):
     seed = int(os.environ.get("LEADSYNC_CHAOS_SEED") or random.randrange(2**32))
     print(f"\nchaos seed {seed} (replay with LEADSYNC_CHAOS_SEED={seed})")
     started = time.monotonic()
-    with GraphEmulator() as graph, SheetsEmulator() as sheets, ThreadPoolExecutor(4) as pool:
+    sheets_emulator = SheetsEmulator(reads_per_minute=SHEETS_READS_PER_MINUTE)
+    with GraphEmulator() as graph, sheets_emulator as sheets, ThreadPoolExecutor(4) as pool:
         form_id = graph.add_form("111", "Chaos", QUESTIONS)
         store_url = f"sqlite:///{tmp_path / 'leadsync.db'}"
         port = free_port()
@@ -102,23 +115,33 @@ def test_sigkill_storm_every_lead_lands_once_with_its_score(tmp_path):
     print("chaos figures:", figures)
     assert figures["duplicates"] == 0 and figures["losses"] == 0, figures
     assert figures["wrong_scores"] == 0 and figures["dead_letters"] == 0, figures
+    assert set(figures["kill_targets"]) == set(TARGETS), figures
 
 
 def storm(chaos: Chaos, pool: ThreadPoolExecutor) -> None:
     """One wave of leads per kill; the process dies at a random moment and comes back."""
     poll_only = set(chaos.rng.sample(range(LEADS), POLL_ONLY))
     per_wave = LEADS // KILLS
-    for wave, (moment, delay) in enumerate(chaos.plan):
+    for wave, (target, moment, delay) in enumerate(chaos.plan):
         numbers = range(wave * per_wave, (wave + 1) * per_wave)
         send_wave(chaos, pool, list(numbers), poll_only)
-        chaos.kills[kill_at(chaos, moment, delay)] += 1
+        chaos.kills[kill_at(chaos, target, moment, delay)] += 1
+        chaos.targets[target] += 1
+        if target == "worker":
+            continue  # the HTTP process acknowledges the next wave and restarts its worker
         chaos.proc.start()  # same store, same port: Meta's retries find it again
 
 
-def kill_plan(seed: int) -> list[tuple[str, float]]:
-    """The kill moments, from their own random stream, so a seed replays the same schedule."""
+def kill_plan(seed: int) -> list[tuple[str, str, float]]:
+    """The kills, from their own random stream, so a seed replays the same schedule.
+
+    Each three kills hit the three targets once, in a random order: every target is hit
+    about as often, and a worker is killed at most twice in a row (the HTTP process waits
+    1 s, then 2 s, ... before restarting a worker that keeps dying).
+    """
     rng = random.Random(seed)
-    return [(rng.choice(MOMENTS), rng.uniform(0.1, 2.5)) for _ in range(KILLS)]
+    targets = [t for _ in range(0, KILLS, len(TARGETS)) for t in rng.sample(TARGETS, len(TARGETS))]
+    return [(t, rng.choice(MOMENTS), rng.uniform(0.1, 2.5)) for t in targets[:KILLS]]
 
 
 def send_wave(chaos: Chaos, pool: ThreadPoolExecutor, numbers: list[int], poll_only) -> None:
@@ -163,15 +186,22 @@ def post_event(url: str, event: dict[str, str]) -> None:
     raise AssertionError(f"event {event['id']} was never accepted")
 
 
-def kill_at(chaos: Chaos, moment: str, delay: float) -> str:
-    """SIGKILLs the process at `moment`; returns the moment it really was."""
+def kill_at(chaos: Chaos, target: str, moment: str, delay: float) -> str:
+    """SIGKILLs `target` at `moment`; returns the moment it really was."""
+    # After the worker was killed alone, the moments count from its successor's start.
+    chaos.proc.wait_for_worker(replacing=chaos.dead_worker)
     if moment == "random":
         threading.Event().wait(delay)  # the chaos itself, not a wait for something
     elif moment == "mid_write" and not hold_next_write(chaos.sheets):
         moment = "no_write_came"
     elif moment == "after_event":
         post_event_for_stored_lead(chaos)
-    chaos.proc.kill()
+    if target == "daemon":
+        chaos.proc.kill()
+    elif target == "worker":
+        chaos.dead_worker = chaos.proc.kill_worker()
+    else:
+        chaos.proc.kill_http()  # returns once its orphaned worker stopped by itself
     return moment
 
 
@@ -210,7 +240,7 @@ def post_event_for_stored_lead(chaos: Chaos) -> None:
 
 
 def settle(chaos: Chaos, store_url: str) -> None:
-    """Waits for Meta's retries, the events, then every row and an empty outbox."""
+    """Waits for Meta's retries, the events, every row, every score, then an empty outbox."""
     for future in chaos.webhooks:
         posts = future.result(timeout=240)
         assert all(post.delivered for post in posts), [p.attempts for p in posts]
@@ -218,6 +248,10 @@ def settle(chaos: Chaos, store_url: str) -> None:
         future.result(timeout=240)
     ids = set(chaos.emails)
     wait_until(lambda: ids <= {r["lead_id"] for r in sheet_rows(chaos.sheets)}, 180, "all rows")
+    # An event is re-scored a moment after its 200: until then the outbox may be empty while
+    # a score is still to be written. Once every stored score is the one its events give, the
+    # outbox holds all that is left to write.
+    wait_until(lambda: len(expected_scores(store_url, list(ids))) == len(ids), 60, "the scores")
     wait_until(lambda: outbox_drained(store_url), 120, "an empty outbox")
 
 
@@ -246,6 +280,7 @@ def judge(chaos: Chaos, store_url: str) -> dict[str, object]:
     finally:
         store.close()
     return {
+        "kill_targets": dict(chaos.targets),
         "kill_moments": dict(chaos.kills),
         "kills": sum(chaos.kills.values()),
         "leads": len(chaos.emails),
