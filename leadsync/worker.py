@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import threading
 from pathlib import Path
 
@@ -34,16 +35,21 @@ async def run_worker(settings: Settings, config_path: Path, sockets: Path) -> No
     """Runs the pipeline until SIGTERM, or until the HTTP process that started it is gone."""
     os.nice(WORKER_NICENESS)
     daemon = Daemon(settings, config_path=config_path, sockets=sockets)
-    stop = asyncio.Event()
+    stop, parent_gone = asyncio.Event(), threading.Event()
     loop = asyncio.get_running_loop()
     listener = threading.Thread(
-        target=_listen_to_parent, args=(daemon, loop, stop), name="parent-pipe", daemon=True
-    )
+        target=_listen_to_parent, args=(daemon, loop, stop, parent_gone), name="parent-pipe",
+        daemon=True,
+    )  # fmt: skip
     listener.start()
     await daemon.run_until_signalled(stop)
+    if parent_gone.is_set():  # it died without removing its sockets' folder: ours to remove
+        shutil.rmtree(sockets, ignore_errors=True)
 
 
-def _listen_to_parent(daemon: Daemon, loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> None:
+def _listen_to_parent(
+    daemon: Daemon, loop: asyncio.AbstractEventLoop, stop: asyncio.Event, gone: threading.Event
+) -> None:
     """Wakes the fetch job for each write on stdin; stops the worker at end of file."""
     while True:
         try:
@@ -52,6 +58,7 @@ def _listen_to_parent(daemon: Daemon, loop: asyncio.AbstractEventLoop, stop: asy
             data = b""
         if not data:
             log.warning("worker.parent_gone", fix="the HTTP process exited; run leadsync again")
+            gone.set()
             loop.call_soon_threadsafe(stop.set)
             return
         daemon.fetch_job.wake()

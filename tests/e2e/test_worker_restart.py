@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 import requests
@@ -195,6 +196,9 @@ def test_sigkill_of_the_http_process_stops_its_worker_and_a_restart_delivers(
     lead_ids = make_leads(graph)
     daemon.start()
     group = daemon.proc.pid  # the session leader's pid is its group's id
+    command = Path(f"/proc/{daemon.worker_pid}/cmdline").read_bytes().split(b"\0")
+    sockets = Path(command[command.index(b"--sockets") + 1].decode())
+    assert sockets.is_dir()
     stopped_in: list[float] = []
 
     def kill_http_at(acks: int) -> None:
@@ -208,6 +212,7 @@ def test_sigkill_of_the_http_process_stops_its_worker_and_a_restart_delivers(
     assert stopped_in and stopped_in[0] < SHUTDOWN_GRACE_SECONDS, stopped_in
     assert not group_alive(group)
     assert '"worker.parent_gone"' in daemon.output()
+    assert not sockets.exists()  # the orphan removed the folder its dead parent left
 
     daemon.start()  # same store, same port
     assert_each_lead_once(store_url, sheets, burst.acked)
