@@ -3,7 +3,11 @@
 Data flows one way: webhook and poller -> store -> fetch -> score -> outbox ->
 one delivery job per destination. Each stage is a `Job` woken by the stage
 before it, so a lead goes from webhook to sheet in well under a second, and
-each stage also runs on a timer, so work left by a crash is picked up. The
+each stage also runs on a timer, so work left by a crash is picked up.
+Under `leadsync run` this is the worker process (`sockets` set): its routes
+are served on Unix sockets for the HTTP process, which takes the webhooks
+(`leadsync/acceptor.py`), and the fetch job first copies that process's
+journal into the store. The
 poller and the daily decay run on APScheduler. SIGTERM stops taking webhooks
 (503, Meta retries), lets the batches in hand finish within the grace period
 and exits; SIGHUP re-reads the config and applies what it safely can
@@ -393,7 +397,9 @@ class Daemon:
     def _pipeline_process(self) -> PipelineProcess:
         # The HTTP process tells its worker how often it restarted one before (0: the first).
         restarts = int(os.environ.get(RESTARTS_ENV, "0"))
-        return PipelineProcess(os.getpid(), restarts, self.started_at, self._notification_backlog())
+        backlog = self._notification_backlog()
+        worker = self.sockets is not None
+        return PipelineProcess(os.getpid(), restarts, self.started_at, backlog, worker)
 
     def _notification_backlog(self) -> NotificationBacklog | None:
         """Notifications not yet fetched, the journal's too: none while the store has not opened."""

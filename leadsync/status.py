@@ -38,6 +38,7 @@ class PipelineProcess:
     restarts: int  # how often the HTTP process restarted its worker before this one
     started_at: datetime
     backlog: NotificationBacklog | None  # notifications not yet fetched, the journal's too
+    worker: bool = True  # False: the whole daemon in one process (`leadsync demo`, tests)
 
 
 @dataclass(frozen=True)
