@@ -1,18 +1,18 @@
-"""Wires the daemon together and runs it: `leadsync run`, `demo` and process tests.
+"""Wires the daemon together and runs it: the worker of `leadsync run`, `demo`, tests.
 
 Data flows one way: webhook and poller -> store -> fetch -> score -> outbox ->
 one delivery job per destination. Each stage is a `Job` woken by the stage
 before it, so a lead goes from webhook to sheet in well under a second, and
-each stage also runs on a timer, so work left by a crash is picked up.
-Under `leadsync run` this is the worker process (`sockets` set): its routes
-are served on Unix sockets for the HTTP process, which takes the webhooks
+each stage also runs on a timer, so work left by a crash is picked up. Under
+`leadsync run` this is the worker process (`sockets` set): its routes are
+served on Unix sockets for the HTTP process, which takes the webhooks
 (`leadsync/acceptor.py`), and the fetch job first copies that process's
-journal into the store. The
-poller and the daily decay run on APScheduler. SIGTERM stops taking webhooks
-(503, Meta retries), lets the batches in hand finish within the grace period
-and exits; SIGHUP re-reads the config and applies what it safely can
-(`leadsync/reload.py`). The HTTP server starts first: a store that cannot be
-opened yet is waited for (`leadsync/store/waiting.py`) while `/healthz` says why.
+journal into the store. The poller and the daily decay run on APScheduler.
+SIGTERM stops taking webhooks (503, Meta retries), lets the batches in hand
+finish within the grace period and exits; SIGHUP re-reads the config and
+applies what it safely can (`leadsync/reload.py`). The HTTP server starts
+first: a store that cannot be opened yet is waited for
+(`leadsync/store/waiting.py`) while `/healthz` says why.
 """
 
 from __future__ import annotations
