@@ -57,6 +57,10 @@ class GroupCommitter:
 
     async def _flush_while_waiting(self) -> None:
         while self._waiting:
+            # One turn of the event loop first: the requests read in the same round (their
+            # handlers queued behind this task) join this group instead of paying for the next
+            # fsync (measured: 6,260-6,368/s against 5,257-5,847/s with 32 connections).
+            await asyncio.sleep(0)
             group, self._waiting = self._waiting, []
             notes = [note for batch, _ in group for note in batch]
             try:
