@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 
 from leadsync.models import Lead, LeadStage, Owner, Pool, RouteRequest, utcnow
 from leadsync.sla import SlaAlert
 from leadsync.store import open_store
+from tests.store_fixtures import race
 
 NOW = utcnow()
 ANA = Owner("Ana", "ana@example.com", "U0ANA", "", "mon-fri 09:00-17:00 Europe/Paris")
@@ -91,13 +91,7 @@ def test_racing_replicas_claim_each_alert_once(store_backend, store_url_factory)
         for one in alerts:
             claimed[n].extend(stores[n].claim_sla_alerts([one], f"r{n}", LEASE))
 
-    threads = [threading.Thread(target=claim, args=(n,)) for n in range(len(stores))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    for one in stores:
-        one.close()
+    race([(claim, (n,)) for n in range(len(stores))], stores)
     everything = [a for part in claimed for a in part]
     assert sorted((a.lead_id, a.kind) for a in everything) == sorted(
         (a.lead_id, a.kind) for a in alerts
