@@ -38,10 +38,16 @@ from leadsync.ingest.group_commit import GroupCommitter
 from leadsync.ingest.journal import IngestJournal
 from leadsync.metrics import FrontMetrics
 from leadsync.server import admin, webhook_route
-from leadsync.server.app import ADMIN_SOCKET, PUBLIC_SOCKET, Servers, secure_headers, warn_if_open
+from leadsync.server.app import (
+    ADMIN_SOCKET,
+    PUBLIC_SOCKET,
+    Servers,
+    listen,
+    secure_headers,
+    warn_if_open,
+)
 from leadsync.server.context import CONTEXT, ServerContext
 from leadsync.server.limits import HttpLimits
-from leadsync.server.listener import Listener
 from leadsync.server.proxy import WorkerLink, WorkerUnavailable, forwarding
 from leadsync.store import SQLITE_PREFIX, sqlite_path
 from leadsync.store.waiting import PendingStore, open_and_write
@@ -159,24 +165,14 @@ class Acceptor:
 
     # -- HTTP ----------------------------------------------------------------------------
     async def _listen(self) -> Servers:
-        server = self.settings.server
         warn_if_open(self.context)
-        split = server.admin_port is not None
+        split = self.settings.server.admin_port is not None
         public = self._app(self._links[0], webhook=True, admin_pages=not split)
-        servers = Servers(await Listener.start(public, server.host, server.port, self.http_limits))
+        admin_app = None
         if split:
-            assert server.admin_port is not None
-            link = WorkerLink(str(self.sockets / ADMIN_SOCKET))
-            self._links.append(link)
-            app = self._app(link, webhook=False, admin_pages=True)
-            try:
-                servers.admin = await Listener.start(
-                    app, server.admin_host, server.admin_port, self.http_limits
-                )
-            except OSError:
-                await servers.close()
-                raise
-        return servers
+            self._links.append(WorkerLink(str(self.sockets / ADMIN_SOCKET)))
+            admin_app = self._app(self._links[-1], webhook=False, admin_pages=True)
+        return await listen(self.settings.server, self.http_limits, public, admin_app)
 
     def _app(self, link: WorkerLink, *, webhook: bool, admin_pages: bool) -> web.Application:
         app = web.Application(client_max_size=WEBHOOK_MAX_BODY_BYTES)

@@ -17,6 +17,7 @@ from pathlib import Path
 import structlog
 from aiohttp import web
 
+from leadsync.config import ServerSettings
 from leadsync.constants import WEBHOOK_MAX_BODY_BYTES
 from leadsync.report import render as report_render
 from leadsync.server import admin, events_route, report_route, status_page, webhook_route
@@ -118,25 +119,36 @@ async def serve(ctx: ServerContext, limits: HttpLimits, sockets: Path | None = N
     A worker (`sockets` set) serves the same apps, less the webhook, on the Unix sockets
     `public.sock` and `admin.sock` in that folder, for the HTTP process to pass requests on.
     """
-    server = ctx.settings.server
-    split = server.admin_port is not None
-    admin_host = server.admin_host if split else server.host
-    app = build_app(ctx, admin_pages=not split, webhook=sockets is None)
-    if sockets is not None:
-        servers = Servers(await Listener.start_unix(app, sockets / PUBLIC_SOCKET, limits))
-    else:
+    split = ctx.settings.server.admin_port is not None
+    if sockets is None:
         warn_if_open(ctx)
-        servers = Servers(await Listener.start(app, server.host, server.port, limits))
-    if split:
+    public = build_app(ctx, admin_pages=not split, webhook=sockets is None)
+    admin_app = build_app(ctx, public=False) if split else None
+    return await listen(ctx.settings.server, limits, public, admin_app, sockets)
+
+
+async def listen(
+    server: ServerSettings,
+    limits: HttpLimits,
+    public: web.Application,
+    admin_app: web.Application | None,
+    sockets: Path | None = None,
+) -> Servers:
+    """Serves `public` on `[server] host/port` and `admin_app` (if any) on `admin_host/
+    admin_port`, or both on Unix sockets in `sockets`; nothing stays bound if one fails."""
+
+    async def bind(app: web.Application, host: str, port: int, socket: str) -> Listener:
+        if sockets is not None:
+            return await Listener.start_unix(app, sockets / socket, limits)
+        return await Listener.start(app, host, port, limits)
+
+    servers = Servers(await bind(public, server.host, server.port, PUBLIC_SOCKET))
+    if admin_app is not None:
         assert server.admin_port is not None
-        admin_app = build_app(ctx, public=False)
         try:
-            if sockets is not None:
-                path = sockets / ADMIN_SOCKET
-                servers.admin = await Listener.start_unix(admin_app, path, limits)
-            else:
-                port = server.admin_port
-                servers.admin = await Listener.start(admin_app, admin_host, port, limits)
+            servers.admin = await bind(
+                admin_app, server.admin_host, server.admin_port, ADMIN_SOCKET
+            )
         except OSError:
             await servers.close()
             raise
