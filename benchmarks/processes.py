@@ -137,7 +137,7 @@ def descendants(pid: int) -> list[int]:
         for children in Path(f"/proc/{current}/task").glob("*/children"):
             try:
                 queue += [int(child) for child in children.read_text().split()]
-            except FileNotFoundError:  # the thread ended while we looked
+            except OSError:  # the thread or process ended while we looked
                 continue
     return found
 

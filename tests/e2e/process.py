@@ -16,7 +16,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -24,13 +23,8 @@ from pathlib import Path
 
 import requests
 
+from benchmarks.processes import descendants
 from tests.daemon_harness import sheets_destination, wait_until
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def write_config(
@@ -203,12 +197,8 @@ class LeadsyncProcess:
 
 
 def children(pid: int) -> list[int]:
-    """The live child processes of `pid` (Linux /proc)."""
-    found = []
-    for task in Path(f"/proc/{pid}/task").glob("*/children"):
-        with contextlib.suppress(OSError):
-            found += [int(child) for child in task.read_text().split()]
-    return found
+    """The live processes under `pid` (its worker)."""
+    return descendants(pid)[1:]
 
 
 def group_alive(group: int) -> bool:
