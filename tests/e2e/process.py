@@ -24,6 +24,7 @@ from pathlib import Path
 import requests
 
 from benchmarks.processes import descendants
+from benchmarks.processes import free_port as free_port  # the e2e tests take it from here
 from tests.daemon_harness import sheets_destination, wait_until
 
 
