@@ -25,7 +25,7 @@ import psycopg
 from psycopg import sql
 
 from benchmarks.processes import HTTP, WORKER, read_tree
-from leadsync.ingest.journal import journal_path
+from leadsync.ingest.journal import copied_mark, journal_path
 from leadsync.store import postgres_target
 
 FETCH_TIMEOUT = 180.0  # seconds for the worker to fetch a measured round's backlog
@@ -60,9 +60,8 @@ def journal_ids(db: Path) -> list[str]:
     with contextlib.closing(sqlite3.connect(f"file:{journal}?mode=ro", uri=True)) as conn:
         (mark,) = conn.execute("SELECT 'journal:' || id FROM journal").fetchone()
         rows = conn.execute("SELECT seq, lead_id FROM inbox").fetchall()
-    with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
-        copied = conn.execute("SELECT value FROM meta WHERE key = ?", (mark,)).fetchone()
-    return [lead_id for seq, lead_id in rows if seq > int(copied[0] if copied else 0)]
+    copied = copied_mark(db, mark)
+    return [lead_id for seq, lead_id in rows if seq > copied]
 
 
 def wait_fetched(url: str, timeout: float = FETCH_TIMEOUT) -> bool:

@@ -107,14 +107,7 @@ class IngestJournal:
         if time.monotonic() - self._pruned_at < self._prune_every:
             return 0
         self._pruned_at = time.monotonic()
-        try:
-            with contextlib.closing(
-                sqlite3.connect(f"file:{self._store_path}?mode=ro", uri=True, timeout=1)
-            ) as conn:
-                row = conn.execute("SELECT value FROM meta WHERE key = ?", (self.mark,)).fetchone()
-        except sqlite3.Error:  # not made or migrated yet: nothing was copied
-            return 0
-        return int(row[0]) if row else 0
+        return copied_mark(self._store_path, self.mark)
 
     def ping(self) -> None:
         """A write, as the store's `ping`: a read-only file fails here, not on a webhook."""
@@ -145,6 +138,19 @@ class IngestJournal:
 
     def close(self) -> None:
         self._file.close()
+
+
+def copied_mark(store_path: Path, mark: str) -> int:
+    """The last `seq` the store says it copied under `mark`, read without taking a lock;
+    0 while the store is not made or migrated yet, or has copied nothing."""
+    try:
+        with contextlib.closing(
+            sqlite3.connect(f"file:{store_path}?mode=ro", uri=True, timeout=1)
+        ) as conn:
+            row = conn.execute("SELECT value FROM meta WHERE key = ?", (mark,)).fetchone()
+    except sqlite3.Error:
+        return 0
+    return int(row[0]) if row else 0
 
 
 def _notification(row) -> Notification:  # noqa: ANN001 - a sqlite3.Row
