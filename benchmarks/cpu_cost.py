@@ -25,7 +25,7 @@ import psycopg
 from psycopg import sql
 
 from benchmarks.processes import HTTP, WORKER, read_tree
-from leadsync.ingest.journal import copied_mark, journal_path
+from leadsync.ingest.journal import waiting_notifications
 from leadsync.store import postgres_target
 
 FETCH_TIMEOUT = 180.0  # seconds for the worker to fetch a measured round's backlog
@@ -54,14 +54,7 @@ def store_counts(url: str) -> tuple[int, int]:
 
 def journal_ids(db: Path) -> list[str]:
     """The lead ids in the journal beside a SQLite store that the store has not copied yet."""
-    journal = journal_path(db)
-    if not journal.exists():
-        return []
-    with contextlib.closing(sqlite3.connect(f"file:{journal}?mode=ro", uri=True)) as conn:
-        (mark,) = conn.execute("SELECT 'journal:' || id FROM journal").fetchone()
-        rows = conn.execute("SELECT seq, lead_id FROM inbox").fetchall()
-    copied = copied_mark(db, mark)
-    return [lead_id for seq, lead_id in rows if seq > copied]
+    return [note.lead_id for note in waiting_notifications(db)]
 
 
 def wait_fetched(url: str, timeout: float = FETCH_TIMEOUT) -> bool:

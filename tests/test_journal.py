@@ -11,9 +11,9 @@ from datetime import timedelta
 
 import pytest
 
-from leadsync.ingest.journal import IngestJournal, journal_path
+from leadsync.ingest.journal import IngestJournal, journal_path, waiting_notifications
 from leadsync.models import Notification, utcnow
-from leadsync.store.sqlite import SQLiteStore
+from leadsync.store.sqlite import SQLiteStore, decode_time
 
 
 @pytest.fixture
@@ -30,7 +30,7 @@ def notes(*lead_ids: str) -> list[Notification]:
 
 def journal_rows(path) -> int:
     with sqlite3.connect(path) as conn:
-        return conn.execute("SELECT COUNT(*) FROM inbox").fetchone()[0]
+        return conn.execute("SELECT COUNT(*) FROM batches").fetchone()[0]
 
 
 def test_committed_notifications_are_copied_into_the_store_once(store):
@@ -59,7 +59,7 @@ def test_the_http_process_forgets_what_the_store_copied_and_only_that(store):
     journal = IngestJournal(store.path, prune_every=0)
     journal.add_notifications(notes("1", "2"))
     journal.drain_into(store)
-    journal.add_notifications(notes("3"))  # prunes 1 and 2 in the same commit
+    journal.add_notifications(notes("3"))  # prunes the batch of 1 and 2 in the same commit
     assert journal_rows(journal.path) == 1
     assert journal.backlog(store)[0] == 1
     journal.drain_into(store)
@@ -102,4 +102,63 @@ def test_the_worker_never_writes_the_journal(store):
     finally:
         holder.execute("ROLLBACK")
         holder.close()
+    journal.close()
+
+
+def test_a_drain_copies_whole_batches_until_it_has_its_limit(store):
+    journal = IngestJournal(store.path)
+    for batch in (("1", "2"), ("3", "4"), ("5",)):  # three group commits
+        journal.add_notifications(notes(*batch))
+    assert journal.backlog(store)[0] == 5
+    assert journal.drain_into(store, limit=3) == 4  # a batch is never split
+    assert journal.backlog(store)[0] == 1
+    assert journal.drain_into(store, limit=3) == 1
+    assert [n.lead_id for n in store.pending_notifications(10)] == ["1", "2", "3", "4", "5"]
+    journal.close()
+
+
+def test_a_notification_comes_out_of_the_journal_as_it_went_in(store, tmp_path):
+    created = utcnow().replace(microsecond=123456) - timedelta(minutes=3)
+    sent = Notification("77", "111", "900", "555", created, "webhook")
+    journal = IngestJournal(store.path)
+    journal.add_notifications([sent])
+    [waiting] = waiting_notifications(store.path)  # as tools read it, from outside
+    assert (waiting.lead_id, waiting.page_id, waiting.form_id, waiting.ad_id) == (
+        "77", "111", "900", "555",
+    )  # fmt: skip
+    assert waiting.created_time == created and waiting.source == "webhook"
+    assert utcnow() - waiting.received_at < timedelta(minutes=1)
+    journal.drain_into(store)
+    assert waiting_notifications(store.path) == []
+    [stored] = store.pending_notifications(10)
+    assert stored.created_time == created and stored.received_at == waiting.received_at
+    assert waiting_notifications(tmp_path / "no-store-here.db") == []
+    journal.close()
+
+
+def test_a_journal_of_one_row_per_notification_is_read_in_full(store):
+    """A journal left by the first two-process build (an `inbox` row per notification)
+    still reaches the store: its rows become batches, read from the start."""
+    path = journal_path(store.path)
+    old = sqlite3.connect(path)
+    old.executescript(
+        """CREATE TABLE inbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, lead_id TEXT NOT NULL,
+             page_id TEXT NOT NULL, form_id TEXT NOT NULL, ad_id TEXT NOT NULL,
+             created_time TEXT, source TEXT NOT NULL, received_at TEXT NOT NULL);
+           CREATE TABLE journal (id TEXT NOT NULL);
+           INSERT INTO journal VALUES ('old');
+           INSERT INTO inbox VALUES (1, '1', '111', '900', '', NULL, 'webhook',
+             '2026-01-01T00:00:00.000000+00:00');
+           INSERT INTO inbox VALUES (2, '2', '111', '900', '', '2025-12-31T23:59:00+00:00',
+             'webhook', '2026-01-01T00:00:01.000000+00:00');"""
+    )
+    old.close()
+    store.set_meta("journal:old", "1")  # the old build had copied lead 1
+    journal = IngestJournal(store.path)
+    assert journal.id != "old"
+    assert journal.backlog(store) == (2, decode_time("2026-01-01T00:00:00.000000+00:00"))
+    assert journal.drain_into(store) == 2
+    assert [n.lead_id for n in store.pending_notifications(10)] == ["1", "2"]
+    with sqlite3.connect(path) as conn:
+        assert not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'inbox'").fetchone()
     journal.close()
