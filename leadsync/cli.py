@@ -225,13 +225,23 @@ def forms(config: ConfigOption = Path(DEFAULT_CONFIG_PATH)) -> None:
 @app.command()
 def status(config: ConfigOption = Path(DEFAULT_CONFIG_PATH)) -> None:
     """Queues, dead letters, last poll per form, last error per destination."""
+    from leadsync.ingest.journal import waiting_notifications
     from leadsync.status import snapshot
+    from leadsync.store import SQLITE_PREFIX, sqlite_path
 
     settings = _settings(config, "console")
     store = _store(settings)
     snap = snapshot(store, recent=0)
+    backlog = store.notification_backlog()
     store.close()
     console.print(f"{snap.leads} leads stored")
+    if settings.store.url.startswith(SQLITE_PREFIX):  # what the HTTP process journaled too
+        journal = waiting_notifications(sqlite_path(settings.store.url))
+        times = [n.received_at for n in journal if n.received_at]
+        backlog = backlog.plus(len(journal), min(times, default=None))
+    if backlog.waiting:
+        oldest = _when(backlog.oldest_received_at)
+        console.print(f"{backlog.waiting} notifications waiting to be fetched (oldest {oldest})")
     queues = Table("destination", "pending", "oldest pending", "delivered", "dead", title="Outbox")
     for d in snap.destinations:
         queues.add_row(

@@ -408,9 +408,7 @@ class Daemon:
         stored = self.store.notification_backlog()
         if self.journal is None:
             return stored
-        waiting, oldest = self.journal.backlog(self.store)
-        times = [t for t in (stored.oldest_received_at, oldest) if t is not None]
-        return NotificationBacklog(stored.waiting + waiting, min(times, default=None))
+        return stored.plus(*self.journal.backlog(self.store))
 
     def _delivered(self, destination: str, batch: Sequence[ScoredLead]) -> None:
         now = utcnow()

@@ -410,6 +410,11 @@ class NotificationBacklog:
     waiting: int
     oldest_received_at: datetime | None
 
+    def plus(self, waiting: int, oldest_received_at: datetime | None) -> NotificationBacklog:
+        """This backlog and another's (the store's and the HTTP process's journal's)."""
+        times = [t for t in (self.oldest_received_at, oldest_received_at) if t is not None]
+        return NotificationBacklog(self.waiting + waiting, min(times, default=None))
+
 
 @dataclass(frozen=True, slots=True)
 class ServiceStatus:

@@ -141,3 +141,20 @@ def test_status_counts_stages_expired_for_a_destination(graph, tmp_path):
     assert status.exit_code == 0, status.output
     assert "1 lead stages expired (not sent)" in status.output
     assert "Expired stages" in status.output and "sql" in status.output
+
+
+def test_status_counts_notifications_waiting_in_the_store_and_the_journal(graph, tmp_path):
+    from leadsync.ingest.journal import IngestJournal
+    from leadsync.models import Notification
+
+    config = write_config(tmp_path, graph)
+    store = open_store(f"sqlite:///{tmp_path / 'l.db'}")
+    store.migrate()
+    store.add_notifications([Notification("81", "111", "5")])
+    journal = IngestJournal(tmp_path / "l.db")  # as the HTTP process commits webhooks
+    journal.add_notifications([Notification("82", "111", "5"), Notification("83", "111", "5")])
+    journal.close()
+    store.close()
+    status = runner.invoke(app, ["status", "-c", config])
+    assert status.exit_code == 0, status.output
+    assert "3 notifications waiting to be fetched (oldest 20" in status.output
