@@ -162,3 +162,11 @@ def test_a_journal_of_one_row_per_notification_is_read_in_full(store):
     with sqlite3.connect(path) as conn:
         assert not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'inbox'").fetchone()
     journal.close()
+
+
+def test_tools_see_no_waiting_notifications_in_a_journal_not_yet_converted(store):
+    """`leadsync status` run before the daemon's first start after an upgrade."""
+    with sqlite3.connect(journal_path(store.path)) as old:
+        old.execute("CREATE TABLE inbox (seq INTEGER PRIMARY KEY, lead_id TEXT)")
+        old.execute("INSERT INTO inbox VALUES (1, '1')")
+    assert waiting_notifications(store.path) == []

@@ -5,16 +5,15 @@ the pipeline's transactions (saving leads, scores, outbox claims) hold the
 store file's one write lock, and a webhook's 200 must not wait behind them.
 It group-commits notifications to this journal instead, a second SQLite file
 beside the store (`<store>-inbox`, WAL, `synchronous=FULL`, 0600), whose only
-writer it is. Each group commit is one row, its notifications one JSON array
-(`batches`): a group's commit is one insert and one fsync (a row per
-notification took 6-12% more webhooks/s off the HTTP process). The worker moves
-them into the store (`drain_into`): it copies whole batches with
-`add_notifications`, which drops lead ids the store already has, and records
-how far it got in the same store transaction, so a crash copies again from
-there and loses nothing; the HTTP process deletes what the store says was
-copied, so the worker never takes the journal's write lock. A batch keeps
-when it was received, so the backlog's age counts from the webhook, not from
-the copy.
+writer it is. Each group commit is one row of `batches`, its notifications one
+JSON array: one insert and one fsync per group (with a row per notification the
+HTTP process acknowledged 6-12% fewer webhooks a second). The worker moves them
+into the store (`drain_into`): it copies whole batches with `add_notifications`,
+which drops lead ids the store already has, and records how far it got in the
+same store transaction, so a crash copies again from there and loses nothing;
+the HTTP process deletes what the store says was copied, so the worker never
+takes the journal's write lock. A batch keeps when it was received, so the
+backlog's age counts from the webhook, not from the copy.
 """
 
 from __future__ import annotations
@@ -159,6 +158,8 @@ def waiting_notifications(store_path: Path) -> list[Notification]:
     if not path.exists():
         return []
     with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as conn:
+        if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'batches'").fetchone():
+            return []  # an earlier build's journal: the daemon converts it when it starts
         (journal_id,) = conn.execute("SELECT id FROM journal").fetchone()
         copied = copied_mark(store_path, f"journal:{journal_id}")
         batches = conn.execute(
@@ -188,7 +189,7 @@ def _decode(encoded: str, received_at: datetime) -> list[Notification]:
             decode_time(created) if created else None,
             source,
             received_at,
-        )  # fmt: skip
+        )
         for lead_id, page_id, form_id, ad_id, created, source in json.loads(encoded)
     ]
 
