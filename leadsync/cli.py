@@ -225,7 +225,7 @@ def forms(config: ConfigOption = Path(DEFAULT_CONFIG_PATH)) -> None:
 @app.command()
 def status(config: ConfigOption = Path(DEFAULT_CONFIG_PATH)) -> None:
     """Queues, dead letters, last poll per form, last error per destination."""
-    from leadsync.ingest.journal import waiting_notifications
+    from leadsync.ingest.journal import waiting_backlog
     from leadsync.status import snapshot
     from leadsync.store import SQLITE_PREFIX, sqlite_path
 
@@ -236,9 +236,7 @@ def status(config: ConfigOption = Path(DEFAULT_CONFIG_PATH)) -> None:
     store.close()
     console.print(f"{snap.leads} leads stored")
     if settings.store.url.startswith(SQLITE_PREFIX):  # what the HTTP process journaled too
-        journal = waiting_notifications(sqlite_path(settings.store.url))
-        times = [n.received_at for n in journal if n.received_at]
-        backlog = backlog.plus(len(journal), min(times, default=None))
+        backlog = backlog.plus(*waiting_backlog(sqlite_path(settings.store.url)))
     if backlog.waiting:
         oldest = _when(backlog.oldest_received_at)
         console.print(f"{backlog.waiting} notifications waiting to be fetched (oldest {oldest})")

@@ -11,9 +11,14 @@ from datetime import timedelta
 
 import pytest
 
-from leadsync.ingest.journal import IngestJournal, journal_path, waiting_notifications
+from leadsync.ingest.journal import (
+    IngestJournal,
+    journal_path,
+    waiting_backlog,
+    waiting_notifications,
+)
 from leadsync.models import Notification, utcnow
-from leadsync.store.sqlite import SQLiteStore, decode_time
+from leadsync.store.sqlite import SQLiteStore, decode_time, encode_time
 
 
 @pytest.fixture
@@ -128,11 +133,14 @@ def test_a_notification_comes_out_of_the_journal_as_it_went_in(store, tmp_path):
     )  # fmt: skip
     assert waiting.created_time == created and waiting.source == "webhook"
     assert utcnow() - waiting.received_at < timedelta(minutes=1)
+    assert waiting_backlog(store.path) == (1, waiting.received_at) == journal.backlog(store)
     journal.drain_into(store)
     assert waiting_notifications(store.path) == []
+    assert waiting_backlog(store.path) == (0, None)
     [stored] = store.pending_notifications(10)
     assert stored.created_time == created and stored.received_at == waiting.received_at
     assert waiting_notifications(tmp_path / "no-store-here.db") == []
+    assert waiting_backlog(tmp_path / "no-store-here.db") == (0, None)
     journal.close()
 
 
@@ -140,25 +148,33 @@ def test_a_journal_of_one_row_per_notification_is_read_in_full(store):
     """A journal left by the first two-process build (an `inbox` row per notification)
     still reaches the store: its rows become batches, read from the start."""
     path = journal_path(store.path)
+    received = utcnow() - timedelta(minutes=5)
+    created, first, second = (
+        encode_time(t)
+        for t in (received - timedelta(minutes=1), received, received + timedelta(seconds=1))
+    )
     old = sqlite3.connect(path)
     old.executescript(
         """CREATE TABLE inbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, lead_id TEXT NOT NULL,
              page_id TEXT NOT NULL, form_id TEXT NOT NULL, ad_id TEXT NOT NULL,
              created_time TEXT, source TEXT NOT NULL, received_at TEXT NOT NULL);
            CREATE TABLE journal (id TEXT NOT NULL);
-           INSERT INTO journal VALUES ('old');
-           INSERT INTO inbox VALUES (1, '1', '111', '900', '', NULL, 'webhook',
-             '2026-01-01T00:00:00.000000+00:00');
-           INSERT INTO inbox VALUES (2, '2', '111', '900', '', '2025-12-31T23:59:00+00:00',
-             'webhook', '2026-01-01T00:00:01.000000+00:00');"""
+           INSERT INTO journal VALUES ('old');"""
     )
+    old.executemany(
+        "INSERT INTO inbox VALUES (?, ?, '111', '900', '', ?, 'webhook', ?)",
+        [(1, "1", None, first), (2, "2", created, second)],
+    )
+    old.commit()
     old.close()
     store.set_meta("journal:old", "1")  # the old build had copied lead 1
     journal = IngestJournal(store.path)
     assert journal.id != "old"
-    assert journal.backlog(store) == (2, decode_time("2026-01-01T00:00:00.000000+00:00"))
+    assert journal.backlog(store) == (2, decode_time(first))
     assert journal.drain_into(store) == 2
-    assert [n.lead_id for n in store.pending_notifications(10)] == ["1", "2"]
+    pending = store.pending_notifications(10)
+    assert [n.lead_id for n in pending] == ["1", "2"]
+    assert [n.created_time for n in pending] == [None, decode_time(created)]
     with sqlite3.connect(path) as conn:
         assert not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'inbox'").fetchone()
     journal.close()
@@ -170,3 +186,4 @@ def test_tools_see_no_waiting_notifications_in_a_journal_not_yet_converted(store
         old.execute("CREATE TABLE inbox (seq INTEGER PRIMARY KEY, lead_id TEXT)")
         old.execute("INSERT INTO inbox VALUES (1, '1')")
     assert waiting_notifications(store.path) == []
+    assert waiting_backlog(store.path) == (0, None)

@@ -23,7 +23,7 @@ import json
 import sqlite3
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -45,6 +45,8 @@ SCHEMA = (
 )
 
 INSERT = "INSERT INTO batches (received_at, size, notes) VALUES (?, ?, ?)"
+# What waits past the store's mark (the `?`): how many notifications, and the oldest batch's time.
+BACKLOG = "SELECT COALESCE(SUM(size), 0), MIN(received_at) FROM batches WHERE seq > ?"
 
 # A drain round copies whole batches until it has at least this many: one store transaction
 # of a size the pipeline's other writers wait behind for milliseconds, not seconds.
@@ -78,7 +80,7 @@ class IngestJournal:
             conn.execute(SCHEMA[2], (uuid.uuid4().hex,))
             _move_rows_of_one_per_notification(conn)
             (self.id,) = conn.execute("SELECT id FROM journal").fetchone()
-        self.mark = f"journal:{self.id}"  # the store's meta key for how far it copied
+        self.mark = _mark(self.id)  # the store's meta key for how far it copied
         self._pruned_at = float("-inf")
 
     # -- the HTTP process ---------------------------------------------------------------
@@ -111,7 +113,7 @@ class IngestJournal:
     def drain_into(self, store: Store, limit: int = DRAIN_BATCH) -> int:
         """Copies the next whole batches, about `limit` notifications, into `store` with the
         mark; how many notifications."""
-        copied = int(store.get_meta(self.mark) or 0)
+        copied = self._copied(store)
         notes: list[Notification] = []
         with self._file.read() as conn:
             query = "SELECT seq, received_at, notes FROM batches WHERE seq > ? ORDER BY seq"
@@ -126,13 +128,11 @@ class IngestJournal:
 
     def backlog(self, store: Store) -> tuple[int, datetime | None]:
         """How many notifications wait here, not yet copied, and when the oldest arrived."""
-        copied = int(store.get_meta(self.mark) or 0)
         with self._file.read() as conn:
-            count, oldest = conn.execute(
-                "SELECT COALESCE(SUM(size), 0), MIN(received_at) FROM batches WHERE seq > ?",
-                (copied,),
-            ).fetchone()
-        return count, decode_time(oldest) if oldest else None
+            return _backlog(conn, self._copied(store))
+
+    def _copied(self, store: Store) -> int:
+        return int(store.get_meta(self.mark) or 0)
 
     def close(self) -> None:
         self._file.close()
@@ -154,18 +154,45 @@ def copied_mark(store_path: Path, mark: str) -> int:
 def waiting_notifications(store_path: Path) -> list[Notification]:
     """What the journal beside `store_path` holds that the store has not copied, read
     without taking a lock (for tools that look from outside the daemon)."""
-    path = journal_path(store_path)
-    if not path.exists():
-        return []
-    with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as conn:
-        if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'batches'").fetchone():
-            return []  # an earlier build's journal: the daemon converts it when it starts
-        (journal_id,) = conn.execute("SELECT id FROM journal").fetchone()
-        copied = copied_mark(store_path, f"journal:{journal_id}")
+    with _looked_at(store_path) as (conn, copied):
+        if conn is None:
+            return []
         batches = conn.execute(
             "SELECT received_at, notes FROM batches WHERE seq > ? ORDER BY seq", (copied,)
         ).fetchall()
     return [note for at, encoded in batches for note in _decode(encoded, decode_time(at))]
+
+
+def waiting_backlog(store_path: Path) -> tuple[int, datetime | None]:
+    """`IngestJournal.backlog`, read from outside the daemon without taking a lock."""
+    with _looked_at(store_path) as (conn, copied):
+        return (0, None) if conn is None else _backlog(conn, copied)
+
+
+@contextlib.contextmanager
+def _looked_at(store_path: Path) -> Iterator[tuple[sqlite3.Connection | None, int]]:
+    """The journal beside `store_path`, read-only, and the store's mark for it; no
+    connection when there is no journal, or one of an earlier build (the daemon converts
+    it when it starts)."""
+    path = journal_path(store_path)
+    if not path.exists():
+        yield None, 0
+        return
+    with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as conn:
+        if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'batches'").fetchone():
+            yield None, 0
+            return
+        (journal_id,) = conn.execute("SELECT id FROM journal").fetchone()
+        yield conn, copied_mark(store_path, _mark(journal_id))
+
+
+def _mark(journal_id: str) -> str:
+    return f"journal:{journal_id}"
+
+
+def _backlog(conn: sqlite3.Connection, copied: int) -> tuple[int, datetime | None]:
+    count, oldest = conn.execute(BACKLOG, (copied,)).fetchone()
+    return count, decode_time(oldest) if oldest else None
 
 
 def _encode(notes: Sequence[Notification]) -> str:
