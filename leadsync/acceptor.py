@@ -31,7 +31,7 @@ from aiohttp import web
 
 from leadsync import logs
 from leadsync.config import Settings, load_config, secret_values
-from leadsync.constants import SHUTDOWN_GRACE_SECONDS, WEBHOOK_MAX_BODY_BYTES
+from leadsync.constants import SHUTDOWN_GRACE_SECONDS
 from leadsync.errors import ConfigError
 from leadsync.health import HealthReport
 from leadsync.ingest.group_commit import GroupCommitter
@@ -41,12 +41,13 @@ from leadsync.server import admin, webhook_route
 from leadsync.server.app import (
     ADMIN_SOCKET,
     PUBLIC_SOCKET,
+    SECURITY_HEADERS,
     Servers,
     listen,
-    secure_headers,
     warn_if_open,
 )
 from leadsync.server.context import CONTEXT, ServerContext
+from leadsync.server.front import Front
 from leadsync.server.limits import HttpLimits
 from leadsync.server.proxy import WorkerLink, WorkerUnavailable, forwarding
 from leadsync.store import SQLITE_PREFIX, sqlite_path
@@ -167,25 +168,22 @@ class Acceptor:
     async def _listen(self) -> Servers:
         warn_if_open(self.context)
         split = self.settings.server.admin_port is not None
-        public = self._app(self._links[0], webhook=True, admin_pages=not split)
-        admin_app = None
+        public = self._front(self._links[0], webhook=True, admin_pages=not split)
+        admin_front = None
         if split:
             self._links.append(WorkerLink(str(self.sockets / ADMIN_SOCKET)))
-            admin_app = self._app(self._links[-1], webhook=False, admin_pages=True)
-        return await listen(self.settings.server, self.http_limits, public, admin_app)
+            admin_front = self._front(self._links[-1], webhook=False, admin_pages=True)
+        return await listen(self.settings.server, self.http_limits, public, admin_front)
 
-    def _app(self, link: WorkerLink, *, webhook: bool, admin_pages: bool) -> web.Application:
-        app = web.Application(client_max_size=WEBHOOK_MAX_BODY_BYTES)
-        app[CONTEXT] = self.context
-        app.on_response_prepare.append(secure_headers)
-        app.router.add_get("/healthz", self._healthz(link))
+    def _front(self, link: WorkerLink, *, webhook: bool, admin_pages: bool) -> Front:
+        front = Front({CONTEXT: self.context}, SECURITY_HEADERS, fallback=forwarding(link))
+        front.add("GET", "/healthz", self._healthz(link))
         if webhook:
-            app.router.add_get("/webhook", webhook_route.handshake)
-            app.router.add_post("/webhook", webhook_route.receive)
+            front.add("GET", "/webhook", webhook_route.handshake)
+            front.add("POST", "/webhook", webhook_route.receive)
         if admin_pages:
-            app.router.add_get("/metrics", admin.admin_only(self._metrics(link)))
-        app.router.add_route("*", "/{tail:.*}", forwarding(link))
-        return app
+            front.add("GET", "/metrics", admin.admin_only(self._metrics(link)))
+        return front
 
     def _own_health(self) -> HealthReport:
         """This process's half of the verdict: the inbox takes writes, the worker runs."""

@@ -23,7 +23,7 @@ from leadsync.report import render as report_render
 from leadsync.server import admin, events_route, report_route, status_page, webhook_route
 from leadsync.server.context import CONTEXT, ServerContext
 from leadsync.server.limits import HttpLimits
-from leadsync.server.listener import Listener
+from leadsync.server.listener import Listener, Served
 from leadsync.server.store_errors import store_unavailable_is_503
 
 log = structlog.get_logger(__name__)
@@ -130,14 +130,14 @@ async def serve(ctx: ServerContext, limits: HttpLimits, sockets: Path | None = N
 async def listen(
     server: ServerSettings,
     limits: HttpLimits,
-    public: web.Application,
-    admin_app: web.Application | None,
+    public: Served,
+    admin_app: Served | None,
     sockets: Path | None = None,
 ) -> Servers:
     """Serves `public` on `[server] host/port` and `admin_app` (if any) on `admin_host/
     admin_port`, or both on Unix sockets in `sockets`; nothing stays bound if one fails."""
 
-    async def bind(app: web.Application, host: str, port: int, socket: str) -> Listener:
+    async def bind(app: Served, host: str, port: int, socket: str) -> Listener:
         if sockets is not None:
             return await Listener.start_unix(app, sockets / socket, limits)
         return await Listener.start(app, host, port, limits)

@@ -1,6 +1,7 @@
 """Binds the HTTP server to an address with the limits of `server/limits.py` applied.
 
-One `Listener` per address (the public port, the admin one, a worker's Unix socket). Beyond
+One `Listener` per address (the public port, the admin one, a worker's Unix socket), serving
+an app or the HTTP process's `Front` (`server/front.py`). Beyond
 `max_connections` open connections a new one gets `503` with `Retry-After` and is
 closed at once, before any parsing: the cap keeps file descriptors for the store and
 the destinations, and Meta retries a 503. The cap is set well above what slow
@@ -19,6 +20,7 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from leadsync.constants import HTTP_SHUTDOWN_TIMEOUT
+from leadsync.server.front import Front
 from leadsync.server.limits import LIMITS, HttpLimits
 
 log = structlog.get_logger(__name__)
@@ -72,26 +74,27 @@ class _Capped:
         return self._server()
 
 
+Served = web.Application | Front
+
+
 class Listener:
     """An app served on one address; `port` is the bound port (useful with port 0)."""
 
-    def __init__(self, runner: web.AppRunner, server: asyncio.Server):
+    def __init__(self, runner: web.BaseRunner, server: asyncio.Server):
         self._runner = runner
         self._server = server
         address = server.sockets[0].getsockname()
         self.port: int = address[1] if isinstance(address, tuple) else 0  # 0: a Unix socket
 
     @classmethod
-    async def start(
-        cls, app: web.Application, host: str, port: int, limits: HttpLimits
-    ) -> Listener:
+    async def start(cls, app: Served, host: str, port: int, limits: HttpLimits) -> Listener:
         """Serves `app` on a TCP address."""
         runner, factory = await cls._prepare(app, limits)
         server = await asyncio.get_running_loop().create_server(factory, host, port)
         return cls(runner, server)
 
     @classmethod
-    async def start_unix(cls, app: web.Application, path: Path, limits: HttpLimits) -> Listener:
+    async def start_unix(cls, app: Served, path: Path, limits: HttpLimits) -> Listener:
         """Serves `app` on a Unix socket (the worker's, for the HTTP process of `leadsync run`)."""
         runner, factory = await cls._prepare(app, limits)
         path.unlink(missing_ok=True)  # left by a worker that was killed
@@ -99,17 +102,22 @@ class Listener:
         return cls(runner, server)
 
     @staticmethod
-    async def _prepare(app: web.Application, limits: HttpLimits) -> tuple[web.AppRunner, _Capped]:
-        app[LIMITS] = limits
-        runner = web.AppRunner(
-            app,
-            access_log=None,
-            handle_signals=False,
-            keepalive_timeout=limits.header_timeout,
-            lingering_time=limits.linger,
-            logger=_ProtocolLog(logging.getLogger("aiohttp.server"), {}),
-            shutdown_timeout=HTTP_SHUTDOWN_TIMEOUT.total_seconds(),
-        )
+    async def _prepare(app: Served, limits: HttpLimits) -> tuple[web.BaseRunner, _Capped]:
+        protocol = {
+            "access_log": None,
+            "keepalive_timeout": limits.header_timeout,
+            "lingering_time": limits.linger,
+            "logger": _ProtocolLog(logging.getLogger("aiohttp.server"), {}),
+        }
+        shutdown_timeout = HTTP_SHUTDOWN_TIMEOUT.total_seconds()
+        runner: web.BaseRunner
+        if isinstance(app, web.Application):
+            app[LIMITS] = limits
+            runner = web.AppRunner(app, shutdown_timeout=shutdown_timeout, **protocol)
+        else:
+            app.app[LIMITS] = limits
+            server = web.Server(app.handle, request_factory=app.request, **protocol)
+            runner = web.ServerRunner(server, shutdown_timeout=shutdown_timeout)
         await runner.setup()
         assert runner.server is not None
         return runner, _Capped(runner.server, limits.max_connections)
