@@ -3,8 +3,11 @@
 Each stage of the pipeline (fetch, score, deliver per destination) is a
 `Job`: it runs its step in a thread, runs again at once while the step finds
 work, and otherwise sleeps until it is woken (new work committed upstream) or
-its idle interval passes. A step that raises is logged and retried after a
-pause; a job never dies of one bad round, and `alive` tells /healthz if it did.
+its idle interval passes. While webhooks flood in (`make_way`), a job rests
+after each round for a multiple of the time the round took, so that
+acknowledging them keeps most of the CPU and the pipeline catches up after. A
+step that raises is logged and retried after a pause; a job never dies of one
+bad round, and `alive` tells /healthz if it did.
 `ScheduledRuns` does the same for the scheduler's coroutines: a stop waits for
 the poll or re-score in hand instead of letting APScheduler cancel it.
 """
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Callable, Iterator
 
 import structlog
@@ -21,6 +25,10 @@ log = structlog.get_logger(__name__)
 
 # After a step crashed, wait this long before the next round (a crash loop must not spin).
 CRASH_PAUSE_SECONDS = 5.0
+# While making way, a round of N seconds is followed by a rest of N * this (the pipeline takes
+# at most a quarter of what it could), and never more than MAX_REST_SECONDS.
+REST_PER_ROUND = 3.0
+MAX_REST_SECONDS = 2.0
 
 
 class Job:
@@ -38,7 +46,9 @@ class Job:
         # leads costs far less than 200 rounds of one, and a few milliseconds cost no lead.
         self._linger = linger_seconds
         self._wake = asyncio.Event()
+        self._stopped = asyncio.Event()
         self._stopping = False
+        self._make_way_until = float("-inf")  # time.monotonic()
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -52,6 +62,16 @@ class Job:
             return
         self._loop.call_soon_threadsafe(self._wake.set)
 
+    def make_way(self, seconds: float) -> None:
+        """Rest after each round for the next `seconds`; safe to call from any thread."""
+        if seconds > 0 and not self.making_way:  # one line per flood, not per wake-up
+            log.info("job.making_way", job=self.name, reason="webhooks queue for their commits")
+        self._make_way_until = time.monotonic() + seconds
+
+    @property
+    def making_way(self) -> bool:
+        return time.monotonic() < self._make_way_until
+
     @property
     def alive(self) -> bool:
         return self._task is not None and not self._task.done()
@@ -59,6 +79,7 @@ class Job:
     async def stop(self, timeout: float) -> None:
         """Lets the round in hand finish (up to `timeout` seconds), then stops."""
         self._stopping = True
+        self._stopped.set()
         self._wake.set()
         if self._task is not None:
             done, _ = await asyncio.wait({self._task}, timeout=timeout)
@@ -69,12 +90,17 @@ class Job:
     async def _run(self) -> None:
         while not self._stopping:
             self._wake.clear()
+            began = time.monotonic()
             try:
                 worked = await asyncio.to_thread(self._step)
             except Exception:  # noqa: BLE001 - log and go on; the work stays in the store
                 log.exception("job.step_failed", job=self.name)
                 await self._sleep(CRASH_PAUSE_SECONDS)
                 continue
+            if worked and self.making_way:
+                rest = min((time.monotonic() - began) * REST_PER_ROUND, MAX_REST_SECONDS)
+                with contextlib.suppress(TimeoutError):  # rested: the next round
+                    await asyncio.wait_for(self._stopped.wait(), timeout=rest)
             if not worked:
                 woken = await self._sleep(self._idle)
                 if woken and self._linger and not self._stopping:

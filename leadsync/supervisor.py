@@ -33,6 +33,9 @@ HEALTHY_AFTER_SECONDS = 60.0
 # Under a webhook flood the HTTP process commits hundreds of times a second; the worker's fetch
 # job lingers 50 ms (daemon.JOB_LINGER_SECONDS) once woken, so one wake-up per 20 ms loses none.
 WAKE_EVERY_SECONDS = 0.02
+# The bytes of the worker's stdin: new notifications are committed; the same, while webhooks
+# queue for their commits (the worker then makes way for them, see `jobs.Job.make_way`).
+WAKE, WAKE_FLOODED = b"\x01", b"\x02"
 # Tells a worker how often one was restarted before it, for its status page.
 RESTARTS_ENV = "LEADSYNC_WORKER_RESTARTS"
 
@@ -65,8 +68,9 @@ class WorkerSupervisor:
         await self._spawn()
         self._task = asyncio.create_task(self._watch(), name="worker-supervisor")
 
-    def wake(self) -> None:
-        """Tells the worker new notifications are committed (from the event loop's thread).
+    def wake(self, *, flooded: bool = False) -> None:
+        """Tells the worker new notifications are committed (from the event loop's thread), and
+        whether webhooks are queueing for their commits.
 
         At most one wake-up per WAKE_EVERY_SECONDS: a woken fetch job waits longer than that
         for more work before its round, so the commits in between are in that round anyway.
@@ -81,7 +85,8 @@ class WorkerSupervisor:
         if process.stdin.transport.get_write_buffer_size():  # a wake-up is on its way already
             return
         with contextlib.suppress(ConnectionError, RuntimeError):  # dying: it restarts anyway
-            process.stdin.write(b"\x01")  # buffered by the transport: never blocks the loop
+            # Buffered by the transport: never blocks the loop.
+            process.stdin.write(WAKE_FLOODED if flooded else WAKE)
 
     async def stop(self, timeout: float) -> None:
         """SIGTERM to the worker, which stops within its grace period; SIGKILL after `timeout`."""

@@ -7,8 +7,13 @@ on, and the webhooks come from that process's inbox, drained into the store
 by the fetch job. Its stdin is a pipe from the HTTP process: each byte wakes
 the fetch job at once, and end of file means the HTTP process is gone
 (killed, say), so the worker stops by itself rather than run on unsupervised.
-It runs at a lower CPU priority (`WORKER_NICENESS`): when both processes want
-the CPU, acknowledging webhooks comes first and the pipeline catches up after.
+When both processes want the CPU, acknowledging webhooks comes first and the
+pipeline catches up after: the worker runs at a lower CPU priority
+(`WORKER_NICENESS`), and while the HTTP process says webhooks queue for their
+commits (`WAKE_FLOODED`), the fetch job rests after each round (`Job.make_way`),
+so the fetching, scoring and delivering it drives take at most a quarter of
+the CPU they would. On 2 cores the scheduler alone did not do it: the worker's
+work (and the Graph calls it makes) still took half of what acknowledging had.
 """
 
 from __future__ import annotations
@@ -23,12 +28,16 @@ import structlog
 
 from leadsync.config import Settings
 from leadsync.daemon import Daemon
+from leadsync.supervisor import WAKE_FLOODED
 
 log = structlog.get_logger(__name__)
 
 # Added to the worker's nice value: the CPU scheduler then gives it about a tenth of a core's
 # share while the HTTP process competes for it, and every idle cycle otherwise.
 WORKER_NICENESS = 10
+# How long the fetch job makes way after the HTTP process last said webhooks queue (it says so
+# at most every 20 ms while they do).
+MAKE_WAY_SECONDS = 0.5
 
 
 async def run_worker(settings: Settings, config_path: Path, sockets: Path) -> None:
@@ -61,4 +70,6 @@ def _listen_to_parent(
             gone.set()
             loop.call_soon_threadsafe(stop.set)
             return
+        if WAKE_FLOODED in data:
+            daemon.fetch_job.make_way(MAKE_WAY_SECONDS)
         daemon.fetch_job.wake()

@@ -46,6 +46,7 @@ class GroupCommitter:
         self._waiting: list[tuple[Sequence[Notification], asyncio.Future[int]]] = []
         self._flusher: asyncio.Task[None] | None = None
         self.commits = 0
+        self.last_group = 0  # how many requests shared the last commit
 
     async def commit(self, notes: Sequence[Notification]) -> None:
         """Returns once `notes` are durably stored; raises when the store write failed."""
@@ -75,6 +76,7 @@ class GroupCommitter:
                         future.set_exception(exc)
                 continue
             self.commits += 1
+            self.last_group = len(group)
             for _, future in group:
                 if not future.done():
                     future.set_result(added)
