@@ -50,25 +50,27 @@ class TimedStep:
         return [nxt[0] - prev[1] for prev, nxt in zip(self.rounds, self.rounds[1:], strict=False)]
 
 
-@in_a_loop
-async def test_rounds_run_back_to_back_while_there_is_work():
+async def rounds(count: int, make_way: float = 0.0) -> tuple[Job, TimedStep]:
+    """A fetch job told to make way for `make_way` seconds, stopped after `count` rounds."""
     step = TimedStep()
     job = Job("fetch", step)
+    job.make_way(make_way)
     job.start()
-    await step.wait_rounds(4)
+    await step.wait_rounds(count)
     await job.stop(timeout=5)
+    return job, step
+
+
+@in_a_loop
+async def test_rounds_run_back_to_back_while_there_is_work():
+    job, step = await rounds(4)
     assert not job.making_way
     assert max(step.gaps()) < BACK_TO_BACK
 
 
 @in_a_loop
 async def test_while_making_way_each_round_is_followed_by_a_rest_three_times_as_long():
-    step = TimedStep()
-    job = Job("fetch", step)
-    job.make_way(seconds=60)
-    job.start()
-    await step.wait_rounds(3)
-    await job.stop(timeout=5)
+    job, step = await rounds(3, make_way=60)
     assert job.making_way
     for (began, ended), gap in zip(step.rounds, step.gaps(), strict=False):
         assert gap >= (ended - began) * REST_PER_ROUND * 0.99
@@ -76,12 +78,7 @@ async def test_while_making_way_each_round_is_followed_by_a_rest_three_times_as_
 
 @in_a_loop
 async def test_making_way_ends_when_its_time_has_passed():
-    step = TimedStep()
-    job = Job("fetch", step)
-    job.make_way(seconds=ROUND_SECONDS / 2)  # over before the first round ends
-    job.start()
-    await step.wait_rounds(4)
-    await job.stop(timeout=5)
+    job, step = await rounds(4, make_way=ROUND_SECONDS / 2)  # over before the first round ends
     assert not job.making_way
     assert max(step.gaps()) < BACK_TO_BACK
 
