@@ -47,7 +47,6 @@ class Job:
         self._linger = linger_seconds
         self._wake = asyncio.Event()
         self._stopped = asyncio.Event()
-        self._stopping = False
         self._make_way_until = float("-inf")  # time.monotonic()
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -78,7 +77,6 @@ class Job:
 
     async def stop(self, timeout: float) -> None:
         """Lets the round in hand finish (up to `timeout` seconds), then stops."""
-        self._stopping = True
         self._stopped.set()
         self._wake.set()
         if self._task is not None:
@@ -88,7 +86,7 @@ class Job:
                 self._task.cancel()
 
     async def _run(self) -> None:
-        while not self._stopping:
+        while not self._stopped.is_set():
             self._wake.clear()
             began = time.monotonic()
             try:
@@ -103,7 +101,7 @@ class Job:
                     await asyncio.wait_for(self._stopped.wait(), timeout=rest)
             if not worked:
                 woken = await self._sleep(self._idle)
-                if woken and self._linger and not self._stopping:
+                if woken and self._linger and not self._stopped.is_set():
                     await asyncio.sleep(self._linger)
 
     async def _sleep(self, seconds: float) -> bool:
