@@ -12,6 +12,7 @@ from datetime import timedelta
 import pytest
 
 from leadsync.ingest.journal import (
+    PRUNE_PER_COMMIT,
     IngestJournal,
     journal_path,
     waiting_backlog,
@@ -71,6 +72,35 @@ def test_the_http_process_forgets_what_the_store_copied_and_only_that(store):
     assert journal.backlog(store) == (0, None)
     assert [n.lead_id for n in store.pending_notifications(10)] == ["1", "2", "3"]
     journal.close()
+
+
+def test_a_commit_forgets_at_most_a_few_copied_batches(store):
+    """Forgetting a flood's worth of batches at once held the HTTP process's event loop."""
+    journal = IngestJournal(store.path, prune_every=0)
+    for number in range(PRUNE_PER_COMMIT + 10):
+        journal.add_notifications(notes(str(number)))
+    journal.drain_into(store, limit=1_000)
+    journal.add_notifications(notes("a"))
+    assert journal_rows(journal.path) == 10 + 1  # the oldest PRUNE_PER_COMMIT went
+    journal.add_notifications(notes("b"))
+    assert journal_rows(journal.path) == 2  # then the rest, and never "a", not yet copied
+    assert journal.backlog(store)[0] == 2
+    journal.close()
+
+
+def test_the_http_process_leaves_checkpoints_to_the_worker(store):
+    """A checkpoint copies the WAL into the file and fsyncs it: in the HTTP process's commits
+    it held the event loop, so the worker does it once it has copied what the WAL holds."""
+    http, worker = IngestJournal(store.path), IngestJournal(store.path)  # two processes' views
+    wal = http.path.with_name(http.path.name + "-wal")
+    for batch in range(40):  # about 1,400 pages of WAL: past SQLite's own 1,000
+        http.add_notifications(notes(*(f"{batch}-{n}" for n in range(3_000))))
+    assert wal.stat().st_size > 1_000 * 4_096
+    assert http.path.stat().st_size < 100 * 4_096  # none of it copied into the file yet
+    assert worker.drain_into(store, limit=200_000) == 120_000
+    assert http.path.stat().st_size > 1_000 * 4_096
+    http.close()
+    worker.close()
 
 
 def test_a_journal_made_anew_is_read_from_its_start(store):

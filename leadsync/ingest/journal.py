@@ -11,9 +11,12 @@ HTTP process acknowledged 6-12% fewer webhooks a second). The worker moves them
 into the store (`drain_into`): it copies whole batches with `add_notifications`,
 which drops lead ids the store already has, and records how far it got in the
 same store transaction, so a crash copies again from there and loses nothing;
-the HTTP process deletes what the store says was copied, so the worker never
-takes the journal's write lock. A batch keeps when it was received, so the
-backlog's age counts from the webhook, not from the copy.
+the HTTP process deletes what the store says was copied, a few batches per
+commit, so the worker never takes the journal's write lock. The worker also
+checkpoints the journal (copies its WAL into the file), which takes no lock a
+writer needs: nothing slow runs in the HTTP process's commits but the fsync.
+A batch keeps when it was received, so the backlog's age counts from the
+webhook, not from the copy.
 """
 
 from __future__ import annotations
@@ -45,14 +48,28 @@ SCHEMA = (
 )
 
 INSERT = "INSERT INTO batches (received_at, size, notes) VALUES (?, ?, ?)"
+# The oldest copied batches, at most `?` of them (seq is the rowid: a range walk, no sort).
+PRUNE = (
+    "DELETE FROM batches WHERE seq IN (SELECT seq FROM batches WHERE seq <= ? ORDER BY seq LIMIT ?)"
+)
 # What waits past the store's mark (the `?`): how many notifications, and the oldest batch's time.
 BACKLOG = "SELECT COALESCE(SUM(size), 0), MIN(received_at) FROM batches WHERE seq > ?"
 
 # A drain round copies whole batches until it has at least this many: one store transaction
 # of a size the pipeline's other writers wait behind for milliseconds, not seconds.
 DRAIN_BATCH = 5_000
-# How often the HTTP process forgets what the store says it copied (in one of its own commits).
+# How often the HTTP process reads how far the store copied, to forget that much.
 PRUNE_EVERY_SECONDS = 5.0
+# It forgets at most this many copied batches per commit of its own: deleting five seconds of a
+# flood at once (over a thousand batches) held the event loop for 8-32 ms, and every webhook
+# in flight waited that long.
+PRUNE_PER_COMMIT = 64
+# The worker checkpoints the journal (copies its WAL into the file, with an fsync) after each
+# copy, from its own process. Done by SQLite in the HTTP process's commits, every thousand
+# pages, a checkpoint held the event loop for 4-14 ms, and those stalls set the ack p99.
+# Past this many WAL pages (64 MiB at 4 KiB: the worker has been down a long while) the HTTP
+# process checkpoints after all, so the WAL cannot grow without end.
+HTTP_CHECKPOINT_PAGES = 16_384
 
 
 def journal_path(store_path: Path) -> Path:
@@ -73,7 +90,7 @@ class IngestJournal:
         self.path = journal_path(store_path)
         self._prune_every = prune_every
         self._store_path = store_path
-        self._file = SQLiteFile(self.path)
+        self._file = SQLiteFile(self.path, wal_autocheckpoint=HTTP_CHECKPOINT_PAGES)
         with self._file.write() as conn:
             for statement in SCHEMA[:2]:
                 conn.execute(statement)
@@ -81,28 +98,31 @@ class IngestJournal:
             _move_rows_of_one_per_notification(conn)
             (self.id,) = conn.execute("SELECT id FROM journal").fetchone()
         self.mark = _mark(self.id)  # the store's meta key for how far it copied
-        self._pruned_at = float("-inf")
+        self._marked_at = float("-inf")
+        self._to_forget = 0  # the store's mark while batches up to it may be left here
 
     # -- the HTTP process ---------------------------------------------------------------
     def add_notifications(self, notes: Sequence[Notification]) -> int:
-        """Commits `notes` as one batch (fsynced before it returns); the store deduplicates
-        them later."""
+        """Commits `notes` as one batch (fsynced before it returns), forgetting a few batches
+        the store has copied; the store deduplicates them later."""
         if not notes:
             return 0
         batch = (encode_time(utcnow()), len(notes), _encode(notes))
-        copied = self._copied_if_due()
+        self._read_mark_if_due()
         with self._file.write() as conn:
-            if copied:
-                conn.execute("DELETE FROM batches WHERE seq <= ?", (copied,))
+            if self._to_forget:
+                forgotten = conn.execute(PRUNE, (self._to_forget, PRUNE_PER_COMMIT)).rowcount
+                if forgotten < PRUNE_PER_COMMIT:
+                    self._to_forget = 0  # caught up with the mark (the flag is only a hint)
             conn.execute(INSERT, batch)
         return len(notes)
 
-    def _copied_if_due(self) -> int:
-        """The store's mark, every PRUNE_EVERY_SECONDS (0 otherwise, or while it has none)."""
-        if time.monotonic() - self._pruned_at < self._prune_every:
-            return 0
-        self._pruned_at = time.monotonic()
-        return copied_mark(self._store_path, self.mark)
+    def _read_mark_if_due(self) -> None:
+        """Reads the store's mark every PRUNE_EVERY_SECONDS (it has none at first)."""
+        if time.monotonic() - self._marked_at < self._prune_every:
+            return
+        self._marked_at = time.monotonic()
+        self._to_forget = copied_mark(self._store_path, self.mark)
 
     def ping(self) -> None:
         """A write, as the store's `ping`: a read-only file fails here, not on a webhook."""
@@ -124,6 +144,7 @@ class IngestJournal:
                     break
         if notes:
             store.add_notifications(notes, progress=(self.mark, str(copied)))
+            self._file.checkpoint_wal()  # here, not in the HTTP process's commits
         return len(notes)
 
     def backlog(self, store: Store) -> tuple[int, datetime | None]:

@@ -75,7 +75,11 @@ def make_private(path: Path) -> None:
 class SQLiteFile:
     """One database file: a locked writer connection and a pool of readers."""
 
-    def __init__(self, path: Path, busy_timeout: timedelta = BUSY_TIMEOUT):
+    def __init__(
+        self, path: Path, busy_timeout: timedelta = BUSY_TIMEOUT, *, wal_autocheckpoint: int = 0
+    ):
+        """`wal_autocheckpoint`: the WAL pages past which the writer's commits checkpoint;
+        0 keeps SQLite's own (1,000)."""
         self.path = path
         self._busy_timeout = busy_timeout
         self._write_lock = threading.Lock()
@@ -83,6 +87,8 @@ class SQLiteFile:
         self._idle_readers: list[sqlite3.Connection] = []
         self._closed = False
         self._writer = self._open_file()
+        if wal_autocheckpoint:
+            self._writer.execute(f"PRAGMA wal_autocheckpoint = {int(wal_autocheckpoint)}")
 
     def _open_file(self) -> sqlite3.Connection:
         """The writer connection, the file switched to WAL; ConfigError when that cannot be."""
@@ -145,6 +151,14 @@ class SQLiteFile:
             finally:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
+
+    def checkpoint_wal(self) -> None:
+        """Copies what the WAL holds into the database file, waiting for no reader and no
+        writer (PASSIVE): it takes no lock a writer needs, so another process's commits go on."""
+        with self._write_lock, self.mapped_errors():  # the writer connection is not shared
+            if self._closed:
+                raise RuntimeError(f"the SQLite store {self.path} is closed")
+            self._writer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
 
     @contextmanager
     def read(self) -> Iterator[sqlite3.Connection]:
