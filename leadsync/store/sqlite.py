@@ -75,11 +75,7 @@ def make_private(path: Path) -> None:
 class SQLiteFile:
     """One database file: a locked writer connection and a pool of readers."""
 
-    def __init__(
-        self, path: Path, busy_timeout: timedelta = BUSY_TIMEOUT, *, wal_autocheckpoint: int = 0
-    ):
-        """`wal_autocheckpoint`: the WAL pages past which the writer's commits checkpoint;
-        0 keeps SQLite's own (1,000)."""
+    def __init__(self, path: Path, busy_timeout: timedelta = BUSY_TIMEOUT):
         self.path = path
         self._busy_timeout = busy_timeout
         self._write_lock = threading.Lock()
@@ -87,8 +83,6 @@ class SQLiteFile:
         self._idle_readers: list[sqlite3.Connection] = []
         self._closed = False
         self._writer = self._open_file()
-        if wal_autocheckpoint:
-            self._writer.execute(f"PRAGMA wal_autocheckpoint = {int(wal_autocheckpoint)}")
 
     def _open_file(self) -> sqlite3.Connection:
         """The writer connection, the file switched to WAL; ConfigError when that cannot be."""
