@@ -67,55 +67,51 @@ def parse_notifications(body: bytes) -> list[Notification]:
         raise MalformedWebhook("body has no 'entry' list")
     if payload.get("object") not in ("page", None):
         raise MalformedWebhook(f"object {payload.get('object')!r} is not 'page'")
+    latest = utcnow() + CLOCK_SKEW  # no lead is created after this
     notes: list[Notification] = []
     for index, entry in enumerate(payload["entry"]):
         if not isinstance(entry, dict) or not isinstance(entry.get("changes", []), list):
             raise MalformedWebhook(f"entry[{index}] is not an object with a 'changes' list")
         for change in entry.get("changes", []):
             if isinstance(change, dict) and change.get("field") == "leadgen":
-                notes.append(_notification(change.get("value"), entry, index))
+                notes.append(_notification(change.get("value"), entry, index, latest))
     return notes
 
 
-def _notification(value: Any, entry: dict[str, Any], index: int) -> Notification:
-    if not isinstance(value, dict) or not _is_id(value.get("leadgen_id")):
+def _notification(value: Any, entry: dict[str, Any], index: int, latest: datetime) -> Notification:
+    lead_id = _id(value.get("leadgen_id")) if isinstance(value, dict) else ""
+    if not lead_id:
         raise MalformedWebhook(f"a leadgen change of entry[{index}] has no leadgen_id")
-    page_id = value.get("page_id", entry.get("id"))
-    if not _is_id(page_id):
+    page_id = _id(value.get("page_id", entry.get("id")))
+    if not page_id:
         raise MalformedWebhook(f"a leadgen change of entry[{index}] has no page_id")
-    created = _created_time(value.get("created_time"), index)
     return Notification(
-        lead_id=str(value["leadgen_id"]),
-        page_id=str(page_id),
-        form_id=_optional_id(value.get("form_id")),
-        ad_id=_optional_id(value.get("ad_id")),
-        created_time=created,
+        lead_id=lead_id,
+        page_id=page_id,
+        form_id=_id(value.get("form_id")),
+        ad_id=_id(value.get("ad_id")),
+        created_time=_created_time(value.get("created_time"), index, latest),
         source="webhook",
     )
 
 
-def _created_time(value: Any, index: int) -> datetime | None:
+def _created_time(value: Any, index: int, latest: datetime) -> datetime | None:
     """The change's created_time, or None; 400 for a time no lead can have."""
     try:
         created = parse_time(value)
     except (TypeError, ValueError, OverflowError, OSError):
         raise MalformedWebhook(f"entry[{index}] has a bad created_time") from None
-    if created is not None and not LEAD_ADS_LAUNCH <= created <= utcnow() + CLOCK_SKEW:
+    if created is not None and not LEAD_ADS_LAUNCH <= created <= latest:
         raise MalformedWebhook(f"entry[{index}] has a created_time no lead can have")
     return created
 
 
-def _is_id(value: Any) -> bool:
-    if isinstance(value, bool):
-        return False
-    if isinstance(value, int):
+def _id(value: Any) -> str:
+    """A Graph id as text (Meta sends ids as strings or as numbers), or "" if it is not one."""
+    if type(value) is int:  # a bool is an int too, and never an id
         value = str(value) if value > 0 else ""
-    return is_graph_id(value)
+    return value if is_graph_id(value) else ""
 
 
 def _first_line(exc: BaseException) -> str:
     return str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
-
-
-def _optional_id(value: Any) -> str:
-    return str(value) if _is_id(value) else ""

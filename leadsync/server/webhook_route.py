@@ -21,7 +21,6 @@ from leadsync.facebook.webhook import (
     parse_notifications,
     signature_is_valid,
 )
-from leadsync.ingest.scope import PageScope
 from leadsync.models import Notification
 from leadsync.server.context import CONTEXT, ServerContext
 from leadsync.server.limits import BodyTooSlow, read_body, too_slow
@@ -74,10 +73,9 @@ async def receive(request: web.Request) -> web.Response:
 def _ours(ctx: ServerContext, notes: list[Notification]) -> list[Notification]:
     """The notifications of configured pages (and forms); the others are acknowledged and
     dropped, so Meta does not retry them: one app often serves several clients' pages."""
-    scope = PageScope.of(ctx.settings.facebook.pages)
     ours = []
     for note in notes:
-        if scope.takes(note.page_id, note.form_id):
+        if ctx.scope.takes(note.page_id, note.form_id):
             ours.append(note)
             continue
         log.info(
