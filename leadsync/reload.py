@@ -25,6 +25,7 @@ from pydantic import BaseModel
 from leadsync import logs
 from leadsync.config import Settings, load_config, secret_values
 from leadsync.errors import ConfigError
+from leadsync.ingest.scope import PageScope
 from leadsync.models import utcnow
 from leadsync.routing import Router
 from leadsync.scoring.engine import Scorer
@@ -170,6 +171,8 @@ class Reloader:
         made = {*change.destinations_added, *change.destinations_changed}
         if gone or made:
             await daemon.replace_destinations(gone, made)
+        if change.polling_changed:  # pages and forms: what the fetcher takes, too
+            daemon.fetcher.set_scope(PageScope.of(fb.pages))
         if daemon.started and change.polling_changed:
             daemon.schedule_polls()
         daemon.sla.configure(fresh)  # speed_to_lead, escalate_to, the destinations they use

@@ -160,7 +160,9 @@ def test_webhook_lead_arrives_after_token_replaced_in_config(graph, tmp_path, st
 
 
 def _config_text(settings, token: str) -> str:
+    """The same settings with another token (its pages kept: a reload applies them too)."""
     fb = settings.facebook
+    pages = "".join(f'[[facebook.pages]]\nid = "{page.id}"\n' for page in fb.pages)
     return f"""
 [facebook]
 app_id = "{fb.app_id}"
@@ -168,7 +170,7 @@ app_secret = "{fb.app_secret.get_secret_value()}"
 verify_token = "{fb.verify_token.get_secret_value()}"
 access_token = "{token}"
 graph_url = "{fb.graph_url}"
-[store]
+{pages}[store]
 url = "{settings.store.url}"
 """
 

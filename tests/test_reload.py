@@ -102,6 +102,10 @@ def test_sighup_applies_destinations_rules_pages_and_log_level(graph, sheets, tm
         wait_until(lambda: new_lead in rows(sheets, "keep"), 30, "the lead in the kept sheet")
         assert new_lead not in rows(sheets, "drop")
         assert set(rows(sheets, "drop")) == {old_lead}
+        # The webhook route takes the added page's leads too (its next poll is 30 min away).
+        pushed = graph.create_lead(second_form, {"full_name": "D", "job_title": "VP"})
+        graph.send_webhook([pushed]).result(timeout=30)
+        wait_until(lambda: pushed in rows(sheets, "new"), 30, "the added page's webhook lead")
 
 
 def test_a_plan_keeps_what_needs_a_restart_and_names_it(graph, sheets, tmp_path):

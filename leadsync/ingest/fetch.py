@@ -46,7 +46,7 @@ class FormNames:
     def __init__(self, store: Store, graph: GraphClient, scope: PageScope):
         self._store = store
         self._graph = graph
-        self._scope = scope
+        self.scope = scope
         self._forms: dict[str, Form] = {}
         self.unreadable: dict[str, str] = {}  # form id -> why Graph will never tell its page
 
@@ -74,7 +74,7 @@ class FormNames:
         if not form.page_id:
             log.warning("form.page_unknown", form_id=form_id)
             return
-        if self._scope.takes(form.page_id, form.id):
+        if self.scope.takes(form.page_id, form.id):
             self._store.save_forms([form])
         self._forms[form_id] = form
 
@@ -91,6 +91,10 @@ class LeadFetcher:
         self._graph = graph
         self._scope = scope
         self._forms = FormNames(store, graph, scope)
+
+    def set_scope(self, scope: PageScope) -> None:
+        """Takes the pages and forms of a reloaded config from the next round on."""
+        self._scope = self._forms.scope = scope
 
     def run_once(self, limit: int = FETCH_ROUND) -> list[str]:
         """Fetches up to `limit` pending notifications; returns the ids of newly stored leads.
