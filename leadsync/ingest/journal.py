@@ -15,9 +15,8 @@ the HTTP process deletes what the store says was copied, a few batches per
 commit, so the worker never takes the journal's write lock. The worker also
 copies the journal's WAL into its file (a checkpoint, which takes no lock a
 writer needs), so the checkpoints SQLite runs in the HTTP process's commits
-have little left to copy.
-A batch keeps when it was received, so the backlog's age counts from the
-webhook, not from the copy.
+have little left to copy. A batch keeps when it was received, so the
+backlog's age counts from the webhook, not from the copy.
 """
 
 from __future__ import annotations
@@ -108,7 +107,7 @@ class IngestJournal:
             if self._to_forget:
                 forgotten = conn.execute(PRUNE, (self._to_forget, PRUNE_PER_COMMIT)).rowcount
                 if forgotten < PRUNE_PER_COMMIT:
-                    self._to_forget = 0  # caught up with the mark (the flag is only a hint)
+                    self._to_forget = 0  # caught up: the next read of the mark says more
             conn.execute(INSERT, batch)
         return len(notes)
 
