@@ -173,8 +173,8 @@ class Reloader:
             await daemon.replace_destinations(gone, made)
         if change.polling_changed:  # pages and forms: what the fetcher takes, too
             daemon.fetcher.set_scope(PageScope.of(fb.pages))
-        if daemon.started and change.polling_changed:
-            daemon.schedule_polls()
+            if daemon.started:
+                daemon.schedule_polls()
         daemon.sla.configure(fresh)  # speed_to_lead, escalate_to, the destinations they use
         if daemon.started:
             daemon.sla.schedule(daemon.scheduler)

@@ -89,12 +89,11 @@ class LeadFetcher:
         self._store = store
         self._owner = owner
         self._graph = graph
-        self._scope = scope
-        self._forms = FormNames(store, graph, scope)
+        self._forms = FormNames(store, graph, scope)  # holds the scope for both
 
     def set_scope(self, scope: PageScope) -> None:
         """Takes the pages and forms of a reloaded config from the next round on."""
-        self._scope = self._forms.scope = scope
+        self._forms.scope = scope
 
     def run_once(self, limit: int = FETCH_ROUND) -> list[str]:
         """Fetches up to `limit` pending notifications; returns the ids of newly stored leads.
@@ -135,6 +134,7 @@ class LeadFetcher:
         leads whose form cannot be read now wait for the next round.
         """
         forms = self._forms.forms_of(lead.form_id for lead in leads)
+        scope = self._forms.scope
         ours: list[Lead] = []
         unknown: list[str] = []
         for lead in leads:
@@ -148,10 +148,10 @@ class LeadFetcher:
                 self._store.drop_notification(lead.id, error)
             elif form is None:
                 unknown.append(lead.id)
-            elif self._scope.takes(form.page_id, form.id):
+            elif scope.takes(form.page_id, form.id):
                 ours.append(replace(lead, page_id=form.page_id, form_name=form.name))
             else:
-                reason = self._scope.why_not(form.page_id, form.id)
+                reason = scope.why_not(form.page_id, form.id)
                 log.info("lead.ignored", lead_id=lead.id, page_id=form.page_id, form_id=form.id)
                 self._store.drop_notification(lead.id, f"not ours: {reason}")
         if unknown:

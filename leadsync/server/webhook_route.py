@@ -73,9 +73,10 @@ async def receive(request: web.Request) -> web.Response:
 def _ours(ctx: ServerContext, notes: list[Notification]) -> list[Notification]:
     """The notifications of configured pages (and forms); the others are acknowledged and
     dropped, so Meta does not retry them: one app often serves several clients' pages."""
+    scope = ctx.scope
     ours = []
     for note in notes:
-        if ctx.scope.takes(note.page_id, note.form_id):
+        if scope.takes(note.page_id, note.form_id):
             ours.append(note)
             continue
         log.info(

@@ -120,6 +120,10 @@ class SQLiteFile:
             conn.execute("PRAGMA query_only = ON")
         return conn
 
+    def _raise_if_closed(self) -> None:
+        if self._closed:
+            raise RuntimeError(f"the SQLite store {self.path} is closed")
+
     @contextmanager
     def mapped_errors(self) -> Iterator[None]:
         """Re-raises SQLite errors that may pass as TransientError."""
@@ -135,8 +139,7 @@ class SQLiteFile:
     def write(self) -> Iterator[sqlite3.Connection]:
         """One write transaction, committed (and fsynced) when the block ends."""
         with self._write_lock, self.mapped_errors():
-            if self._closed:
-                raise RuntimeError(f"the SQLite store {self.path} is closed")
+            self._raise_if_closed()
             conn = self._writer
             conn.execute("BEGIN IMMEDIATE")
             try:
@@ -150,8 +153,7 @@ class SQLiteFile:
         """Copies what the WAL holds into the database file, waiting for no reader and no
         writer (PASSIVE): it takes no lock a writer needs, so another process's commits go on."""
         with self._write_lock, self.mapped_errors():  # the writer connection is not shared
-            if self._closed:
-                raise RuntimeError(f"the SQLite store {self.path} is closed")
+            self._raise_if_closed()
             self._writer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
 
     @contextmanager
@@ -171,8 +173,7 @@ class SQLiteFile:
 
     def _take_reader(self) -> sqlite3.Connection:
         with self._readers_lock:
-            if self._closed:
-                raise RuntimeError(f"the SQLite store {self.path} is closed")
+            self._raise_if_closed()
             if self._idle_readers:
                 return self._idle_readers.pop()
         return self._connect(query_only=True)
