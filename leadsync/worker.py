@@ -11,7 +11,7 @@ When both processes want the CPU, acknowledging webhooks comes first and the
 pipeline catches up after: the worker runs at a lower CPU priority
 (`WORKER_NICENESS`), and while the HTTP process says webhooks queue for their
 commits (`WAKE_FLOODED`), the fetch job rests after each round (`Job.make_way`),
-so the fetching, scoring and delivering it drives take at most a quarter of
+so the fetching, scoring and delivering it drives take at most a tenth of
 the CPU they would. On 2 cores the scheduler alone did not do it: the worker's
 work (and the Graph calls it makes) still took half of what acknowledging had.
 """

@@ -11,7 +11,7 @@ import pytest
 
 from leadsync.jobs import REST_PER_ROUND, Job
 
-ROUND_SECONDS = 0.1  # what each round of the step below takes
+ROUND_SECONDS = 0.05  # what each round of the step below takes
 BACK_TO_BACK = ROUND_SECONDS * REST_PER_ROUND / 2  # a gap shorter than half a rest is none
 
 
@@ -69,7 +69,7 @@ async def test_rounds_run_back_to_back_while_there_is_work():
 
 
 @in_a_loop
-async def test_while_making_way_each_round_is_followed_by_a_rest_three_times_as_long():
+async def test_while_making_way_each_round_is_followed_by_a_rest_nine_times_as_long():
     job, step = await rounds(3, make_way=60)
     assert job.making_way
     for (began, ended), gap in zip(step.rounds, step.gaps(), strict=False):
@@ -89,7 +89,7 @@ async def test_a_stop_does_not_wait_for_a_rest_to_end():
     job = Job("fetch", step)
     job.make_way(seconds=60)
     job.start()
-    await step.wait_rounds(1)  # now resting for about 3 rounds' time
+    await step.wait_rounds(1)  # now resting for about 9 rounds' time
     began = time.monotonic()
     await job.stop(timeout=5)
     assert time.monotonic() - began < ROUND_SECONDS * REST_PER_ROUND
