@@ -22,7 +22,6 @@ import contextlib
 import json
 import shutil
 import signal
-import tempfile
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
@@ -50,6 +49,7 @@ from leadsync.server.context import CONTEXT, ServerContext
 from leadsync.server.front import Front
 from leadsync.server.limits import HttpLimits
 from leadsync.server.proxy import WorkerLink, WorkerUnavailable, forwarding
+from leadsync.socket_folder import make_socket_folder
 from leadsync.store import SQLITE_PREFIX, sqlite_path
 from leadsync.store.waiting import PendingStore, open_and_write
 from leadsync.supervisor import WorkerSupervisor
@@ -91,8 +91,7 @@ class Acceptor:
         self.settings = settings
         self.config_path = config_path
         self.inbox = PendingStore(settings.store.url, opener=open_inbox)
-        # The worker's sockets live in a folder only we can enter (mkdtemp makes it 0700).
-        self.sockets = Path(tempfile.mkdtemp(prefix="leadsync-"))
+        self.sockets = make_socket_folder()  # only we can enter it (0700)
         self.supervisor = WorkerSupervisor(config_path, self.sockets, list(worker_args))
         self.metrics = FrontMetrics(lambda: self.supervisor.state)
         self.committer = GroupCommitter(

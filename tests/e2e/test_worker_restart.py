@@ -12,7 +12,8 @@ middle of a webhook burst:
   (`worker.parent_gone`), nothing is left running, and `leadsync run` started
   again on the same store delivers every acknowledged lead once.
 
-And SIGTERM to the HTTP process stops both within the grace period, exit code 0.
+And SIGTERM to the HTTP process stops both within the grace period, exit code 0; a
+SIGKILL of both leaves the worker's socket folder, which the next start removes.
 """
 
 from __future__ import annotations
@@ -196,8 +197,7 @@ def test_sigkill_of_the_http_process_stops_its_worker_and_a_restart_delivers(
     lead_ids = make_leads(graph)
     daemon.start()
     group = daemon.proc.pid  # the session leader's pid is its group's id
-    command = Path(f"/proc/{daemon.worker_pid}/cmdline").read_bytes().split(b"\0")
-    sockets = Path(command[command.index(b"--sockets") + 1].decode())
+    sockets = socket_folder(daemon)
     assert sockets.is_dir()
     stopped_in: list[float] = []
 
@@ -220,6 +220,20 @@ def test_sigkill_of_the_http_process_stops_its_worker_and_a_restart_delivers(
     print(f"\norphaned worker stopped {stopped_in[0]:.1f}s after the HTTP process died")
 
 
+def test_sigkill_of_both_leaves_a_socket_folder_the_next_start_removes(daemon):
+    """No process is left to remove the worker's socket folder when both die at once;
+    `leadsync run` removes it when it starts again, and names its own after itself."""
+    daemon.start()
+    sockets = socket_folder(daemon)
+    daemon.kill()
+    assert [p.name for p in sockets.iterdir()] == ["public.sock"]  # no admin port here
+    daemon.start()
+    assert not sockets.exists()
+    assert socket_folder(daemon).name.startswith(f"leadsync-{daemon.proc.pid}-")
+    assert daemon.terminate() == 0, daemon.output()[-3000:]
+    assert '"http.orphaned_sockets_removed"' in daemon.output()
+
+
 def test_sigterm_to_the_http_process_stops_both_cleanly(daemon, graph, sheets, store_url):
     """SIGTERM: both processes stop within the grace period, exit code 0, no worker death."""
     lead_ids = make_leads(graph, 20)
@@ -234,6 +248,12 @@ def test_sigterm_to_the_http_process_stops_both_cleanly(daemon, graph, sheets, s
     output = daemon.output()
     assert '"worker.died"' not in output
     assert '"worker.stopped"' in output and '"http.stopped"' in output
+
+
+def socket_folder(daemon: LeadsyncProcess) -> Path:
+    """The folder of the worker's sockets, read from the worker's command line."""
+    command = Path(f"/proc/{daemon.worker_pid}/cmdline").read_bytes().split(b"\0")
+    return Path(command[command.index(b"--sockets") + 1].decode())
 
 
 def assert_each_lead_once(store_url: str, sheets, lead_ids: list[str]) -> None:
